@@ -1,0 +1,103 @@
+"""The adapter protocol: everything a backend provides, and nothing more.
+
+An adapter turns a :class:`~tasks.spec.ModelSpec` and :class:`~tasks.spec.Recipe` into the framework's
+idiomatic model and optimizer, and runs training and inference steps on NumPy batches. It returns
+losses and raw model outputs (logits); the harness computes every metric, applies the learning-rate
+schedule, times the work and writes the record. This module imports no framework.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tasks.spec import ModelSpec, Recipe
+
+DEVICES = ("auto", "cpu", "gpu")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class BackendError(Exception):
+    """A backend cannot do what was asked (no GPU, unsupported option); the message says what would."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """How the registry finds a backend without importing its framework.
+
+    ``requires`` are the modules that must be importable to run it here; otherwise the harness runs it
+    in the tox environment ``tox_env``. ``options`` are passed to the adapter (backend variants such as
+    Keras on JAX share one package and differ only in options).
+    """
+
+    name: str
+    adapter: str  # "module:Class"
+    requires: tuple[str, ...]
+    tox_env: str
+    description: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Adapter(abc.ABC):
+    """One framework's implementation of a model spec. See the module docstring for the division of work.
+
+    Lifecycle: ``Adapter(device, precision, **options)`` -> ``build(spec, recipe, seed)`` ->
+    ``set_weights(canonical)`` -> ``train_step``/``predict`` ... The harness calls ``synchronize()``
+    before reading a clock, so asynchronous frameworks are timed on finished work.
+    """
+
+    framework: str = ""
+
+    def __init__(self, device: str = "auto", precision: str = "fp32", **options: Any) -> None:
+        if device not in DEVICES:
+            raise BackendError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+        if precision not in PRECISIONS:
+            raise BackendError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+        self.device_request = device
+        self.precision = precision
+        self.options = options
+
+    @abc.abstractmethod
+    def build(self, spec: ModelSpec, recipe: Recipe, seed: int) -> None:
+        """Create the model and optimizer; seed the framework's RNG (dropout) with ``seed``."""
+
+    @abc.abstractmethod
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Load canonical weights (names and layouts in ``backends.canonical``) into the model."""
+
+    @abc.abstractmethod
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """The model's weights in the canonical format, as NumPy copies."""
+
+    @abc.abstractmethod
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> Any:
+        """One optimizer step on a batch; returns the loss as a framework value (no forced sync)."""
+
+    @abc.abstractmethod
+    def losses(self, handles: list[Any]) -> np.ndarray:
+        """The float values of losses returned by ``train_step`` (this waits for them)."""
+
+    @abc.abstractmethod
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits for a batch in inference mode (no dropout), as a NumPy float32 array."""
+
+    @abc.abstractmethod
+    def set_lr(self, lr: float) -> None:
+        """Set the optimizer's learning rate (the harness evaluates the schedule)."""
+
+    @abc.abstractmethod
+    def synchronize(self) -> None:
+        """Block until all queued device work has finished."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What ran: ``framework``, ``versions``, ``device``, ``device_name``, ``kernel_path``,
+        ``precision``, ``threads`` and anything framework-specific (XLA, cuDNN, ...)."""
+
+    def peak_device_memory(self) -> int | None:
+        """Peak accelerator memory in bytes since build, or None on a CPU."""
+        return None

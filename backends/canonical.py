@@ -1,0 +1,126 @@
+"""The canonical, framework-free weight format, and weight initialisation drawn once in NumPy.
+
+Every adapter loads and exports exactly these arrays (float32), mapping its own layout and gate order:
+
+=====================================  ==================  ==============================================
+name                                   shape               meaning
+=====================================  ==================  ==============================================
+``embedding``                          (vocab, embed)      token embedding (``input="embedding"`` only)
+``rnn{l}/kernel``                      (in, G*H)           input-to-hidden, gates stacked along columns
+``rnn{l}/recurrent_kernel``            (H, G*H)            hidden-to-hidden
+``rnn{l}/bias``                        (G*H,)              input-side bias (the only bias of rnn/lstm)
+``rnn{l}/recurrent_bias``              (G*H,)              GRU only: bias inside the reset product
+``dense{k}/kernel``                    (in, out)           k-th Dense layer of the head
+``dense{k}/bias``                      (out,)
+=====================================  ==================  ==============================================
+
+``y = x @ kernel + bias`` throughout. Gate blocks, G per cell: rnn (tanh) 1; lstm 4 in the order
+input, forget, cell candidate, output (PyTorch's i,f,g,o = Keras' i,f,c,o); gru 3 in the order reset,
+update, new (PyTorch's r,z,n) with ``n = tanh(x W_n + b_n + r * (h U_n + rb_n))`` and
+``h' = (1 - z) * n + z * h`` (Keras' ``reset_after=True``). PyTorch's two LSTM/RNN biases are summed
+into ``bias`` on export and loaded as (bias, 0).
+
+Drawing the initial weights here, once, means every backend starts from the same distribution, and
+from the very same values for the same seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tasks.spec import Dense, ModelSpec
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every canonical weight of ``spec``, in a fixed order."""
+    out: dict[str, tuple[int, ...]] = {}
+    if spec.input == "embedding":
+        out["embedding"] = (spec.vocab_size, spec.embed_dim)
+    g, h = GATES[spec.cell], spec.hidden_size
+    width = spec.input_size
+    for layer in range(spec.num_layers):
+        out[f"rnn{layer}/kernel"] = (width, g * h)
+        out[f"rnn{layer}/recurrent_kernel"] = (h, g * h)
+        out[f"rnn{layer}/bias"] = (g * h,)
+        if spec.cell == "gru":
+            out[f"rnn{layer}/recurrent_bias"] = (g * h,)
+        width = h
+    for k, dense in enumerate(d for d in spec.head if isinstance(d, Dense)):
+        out[f"dense{k}/kernel"] = (width, dense.units)
+        out[f"dense{k}/bias"] = (dense.units,)
+        width = dense.units
+    return out
+
+
+def param_count(spec: ModelSpec) -> int:
+    return int(sum(np.prod(s) for s in shapes(spec).values()))
+
+
+def _glorot(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+    return rng.uniform(-limit, limit, shape)
+
+
+def _orthogonal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    rows, cols = shape
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))
+    return q.T if rows < cols else q
+
+
+def init(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
+    """Initial canonical weights for ``spec`` under its ``init`` scheme, reproducible from ``seed``."""
+    rng = np.random.default_rng(seed)
+    h = spec.hidden_size
+    weights: dict[str, np.ndarray] = {}
+    for name, shape in shapes(spec).items():
+        kind = name.split("/")[-1]
+        if spec.init == "keras":
+            if name == "embedding":
+                w = rng.uniform(-0.05, 0.05, shape)
+            elif kind == "recurrent_kernel":
+                w = _orthogonal(rng, shape)
+            elif kind == "kernel":
+                w = _glorot(rng, shape)
+            else:
+                w = np.zeros(shape)
+                if spec.cell == "lstm" and name.startswith("rnn") and kind == "bias":
+                    w[h : 2 * h] = 1.0  # unit forget bias
+        else:  # PyTorch's defaults
+            if name == "embedding":
+                w = rng.standard_normal(shape)
+            elif name.startswith("rnn"):
+                bound = 1.0 / np.sqrt(h)
+                w = rng.uniform(-bound, bound, shape)
+                if kind == "bias" and spec.cell != "gru":  # PyTorch's b_ih + b_hh
+                    w = w + rng.uniform(-bound, bound, shape)
+            else:
+                fan_in = shapes(spec)[name.replace("/bias", "/kernel")][0]
+                bound = 1.0 / np.sqrt(fan_in)
+                w = rng.uniform(-bound, bound, shape)
+        weights[name] = w.astype(np.float32)
+    return weights
+
+
+def check(spec: ModelSpec, weights: dict[str, np.ndarray]) -> None:
+    """Raise ``ValueError`` naming the first weight that is missing, extra or of the wrong shape."""
+    expected = shapes(spec)
+    missing = expected.keys() - weights.keys()
+    extra = weights.keys() - expected.keys()
+    if missing or extra:
+        raise ValueError(f"canonical weights: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    for name, shape in expected.items():
+        if tuple(weights[name].shape) != shape:
+            raise ValueError(f"canonical weight {name}: shape {weights[name].shape}, expected {shape}")
+
+
+def save(path: str, weights: dict[str, np.ndarray]) -> None:
+    np.savez(path, **weights)
+
+
+def load(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

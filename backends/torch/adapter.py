@@ -1,0 +1,125 @@
+"""The PyTorch adapter: device selection, mixed precision, train and predict steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from backends.base import Adapter, BackendError
+from backends.torch import train, weights
+from backends.torch.model import RecurrentNet
+from tasks.spec import ModelSpec, Recipe
+
+_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TorchAdapter(Adapter):
+    framework = "torch"
+
+    def __init__(self, device: str = "auto", precision: str = "fp32", **options: Any) -> None:
+        super().__init__(device, precision, **options)
+        cuda = torch.cuda.is_available()
+        if device == "gpu" and not cuda:
+            raise BackendError(
+                "--device gpu: torch sees no CUDA GPU (torch.cuda.is_available() is False, build "
+                f"{torch.__version__}); use --device cpu, or install a CUDA build of torch on a GPU machine"
+            )
+        self.device = torch.device("cuda" if cuda and device != "cpu" else "cpu")
+        if precision == "fp16" and self.device.type != "cuda":
+            raise BackendError("--precision fp16 needs a GPU (loss scaling); use bf16 or fp32 on a CPU")
+        self.amp_dtype = _AMP_DTYPES.get(precision)
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+
+    def build(self, spec: ModelSpec, recipe: Recipe, seed: int) -> None:
+        torch.manual_seed(seed)
+        self.spec, self.recipe = spec, recipe
+        self.model = RecurrentNet(spec).to(self.device)
+        self.optimizer = train.optimizer(recipe, self.model.parameters())
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def set_weights(self, canonical: dict[str, np.ndarray]) -> None:
+        weights.from_canonical(self.model, canonical)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return weights.to_canonical(self.model)
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device, non_blocking=True)
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
+        self.model.train()
+        xb, yb = self._tensor(x), self._tensor(y)
+        with self._autocast():
+            logits = self.model(xb)
+        loss = train.loss(self.spec, logits.float(), yb)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if self.recipe.clip_norm:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.clip_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        return loss.detach()
+
+    def losses(self, handles: list[Any]) -> np.ndarray:
+        return torch.stack(handles).float().cpu().numpy()
+
+    @torch.inference_mode()
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        with self._autocast():
+            logits = self.model(self._tensor(x))
+        return logits.float().cpu().numpy()
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def kernel_path(self) -> str:
+        if not self.spec.fused_ok:
+            return "loop"  # recurrent dropout: per-step cell in Python
+        cudnn = torch.backends.cudnn
+        if self.device.type == "cuda" and cudnn.is_available() and cudnn.enabled:
+            return "cudnn"
+        return "fused"
+
+    def describe(self) -> dict[str, Any]:
+        cuda = self.device.type == "cuda"
+        versions = {"torch": torch.__version__}
+        if cuda:
+            versions["cuda"] = torch.version.cuda
+            versions["cudnn"] = torch.backends.cudnn.version()
+        return {
+            "framework": "torch",
+            "versions": versions,
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device) if cuda else "cpu",
+            "kernel_path": self.kernel_path(),
+            "kernel_detail": {"loop": "per-step LoopRecurrence (recurrent dropout)",
+                              "cudnn": "nn.LSTM/GRU/RNN on cuDNN",
+                              "fused": "nn.LSTM/GRU/RNN fused CPU kernel"}[self.kernel_path()],
+            "precision": self.precision,
+            "threads": torch.get_num_threads(),
+        }
+
+    def peak_device_memory(self) -> int | None:
+        if self.device.type == "cuda":
+            return int(torch.cuda.max_memory_allocated(self.device))
+        return None

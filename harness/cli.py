@@ -1,0 +1,118 @@
+"""``python -m harness``: list, run and report. Imports only the standard library until it runs work.
+
+Every failure the user can fix ends in one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn
+
+import backends
+import tasks
+from harness import dispatch
+from harness.errors import UserError
+
+PROG = "python -m harness"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="rnnbench: the same recurrent model on every framework.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    sub.add_parser("list", help="tasks (scales, targets) and backends (installed or not)")
+
+    run = sub.add_parser("run", help="train and evaluate one task on one backend")
+    run.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.names())}")
+    run.add_argument("--backend", required=True, help=f"one of: {', '.join(backends.names())}")
+    run.add_argument("--scale", help="a scale of the task (default: full); see `list`")
+    run.add_argument("--seed", type=int, default=0, help="seed of weights, dropout and batch order")
+    run.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
+    run.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    run.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                     help="fp32, or mixed precision with bf16/fp16 compute")
+    run.add_argument("--data-dir", help="local dataset mirror (default: $RNNBENCH_DATA_DIR, else download)")
+    run.add_argument("--cache-dir", help="download and tokenisation cache (default: ~/.cache/rnnbench)")
+    run.add_argument("--out", default="results/runs", help="folder for the result record")
+    run.add_argument("--no-flush-to-zero", dest="flush_to_zero", action="store_false",
+                     help="keep denormal floats on the CPU (slow; on by default and recorded)")
+    run.add_argument("--init", choices=("canonical",), default="canonical",
+                     help="initial weights: drawn once in NumPy and loaded into the backend")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+    report = sub.add_parser("report", help="tables from result records")
+    report.add_argument("--runs", default="results/runs", help="folder of result records")
+    report.add_argument("--readme", help="rewrite the results section of this README")
+    return parser
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    if args.task not in tasks.names():
+        raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(tasks.names())}")
+    if args.backend not in backends.names():
+        raise UserError(f"unknown backend {args.backend!r}; choose one of: {', '.join(backends.names())}")
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    _check_names(args)
+    info = backends.get(args.backend)
+    core_lacking = dispatch.missing(dispatch.CORE_MODULES)
+    if not core_lacking and args.scale:  # check what can be checked before building an environment
+        try:
+            tasks.get(args.task).scale(args.scale)
+        except KeyError as exc:
+            raise UserError(exc.args[0]) from None
+    lacking = core_lacking + dispatch.missing(info.requires)
+    if lacking:
+        return dispatch.run_in_tox(info.tox_env, argv, lacking)
+    from harness import runner, summary
+
+    opts = runner.RunOptions(
+        task=args.task, backend=args.backend, scale=args.scale, seed=args.seed, epochs=args.epochs,
+        device=args.device, precision=args.precision, data_dir=args.data_dir, cache_dir=args.cache_dir,
+        out=args.out, flush_to_zero=args.flush_to_zero, init=args.init, progress=args.progress,
+    )
+    record, path = runner.run(opts)
+    print(summary.run_summary(record, str(path)))
+    return 0
+
+
+def _core_command(args: argparse.Namespace, argv: list[str]) -> int:
+    lacking = dispatch.missing(dispatch.CORE_MODULES)
+    if lacking:
+        return dispatch.run_in_tox("report", argv, lacking)
+    if args.command == "list":
+        from harness import listing
+
+        print(listing.render())
+        return 0
+    from harness import report
+
+    print(report.main(args.runs, args.readme))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get("RNNBENCH_CWD"):  # re-run inside a tox environment: paths are the caller's
+        os.chdir(os.environ["RNNBENCH_CWD"])
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, argv)
+        return _core_command(args, argv)
+    except UserError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished records are kept", file=sys.stderr)
+        return 130

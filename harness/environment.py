@@ -1,0 +1,62 @@
+"""What ran where: Python, OS, CPU, git commit, flush-to-zero, and a machine fingerprint.
+
+Figures are only compared within one fingerprint (same CPU model, core count and accelerator).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit or None, "dirty": dirty}
+
+
+def fingerprint(cpu: str, cores: int | None, device_name: str) -> str:
+    """A short id of the hardware a figure was measured on."""
+    return hashlib.sha256(f"{cpu}|{cores}|{device_name}".encode()).hexdigest()[:12]
+
+
+def collect(backend: dict[str, Any], flush_to_zero: bool | None) -> dict[str, Any]:
+    import numpy
+
+    cpu, cores = cpu_model(), os.cpu_count()
+    device_name = backend.get("device_name", "") if backend.get("device", "cpu") != "cpu" else "cpu"
+    return {
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "os": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": cores,
+        "hostname": platform.node(),
+        "machine": fingerprint(cpu, cores, device_name),
+        "flush_to_zero": flush_to_zero,
+        "git": git_commit(),
+        "backend": backend,
+    }

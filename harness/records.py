@@ -1,0 +1,79 @@
+"""Result records: one JSON file per run, written atomically, with a documented schema.
+
+Schema ``rnnbench.run/1`` (see README, "Result records"): ``schema``, ``run_id``, ``task``, ``backend``,
+``scale``, ``seed``, ``status`` (``ok`` | ``diverged`` | ``failed``), ``error``, ``started``,
+``config`` (model, recipe, data, options), ``metrics``, ``throughput``, ``timings``, ``curves``,
+``memory``, ``environment``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "rnnbench.run/1"
+STATUSES = ("ok", "diverged", "failed")
+REQUIRED = ("schema", "run_id", "task", "backend", "scale", "seed", "status", "config", "metrics",
+            "throughput", "timings", "curves", "environment")
+
+
+def validate(record: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first problem of a record."""
+    missing = [k for k in REQUIRED if k not in record]
+    if missing:
+        raise ValueError(f"record lacks keys {missing}")
+    if record["schema"] != SCHEMA:
+        raise ValueError(f"record schema {record['schema']!r}, expected {SCHEMA!r}")
+    if record["status"] not in STATUSES:
+        raise ValueError(f"record status {record['status']!r} is not one of {STATUSES}")
+
+
+def write_atomic(path: Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` to ``path`` through a temporary file and a rename: never a half-written file."""
+    validate(record)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1, sort_keys=False, default=_jsonable)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def load(path: Path) -> dict[str, Any]:
+    with open(path) as f:
+        record = json.load(f)
+    validate(record)
+    return record
+
+
+def load_all(folder: Path) -> list[dict[str, Any]]:
+    """Every valid record under ``folder`` (recursively), oldest first; unreadable files are skipped."""
+    records = []
+    for path in sorted(Path(folder).rglob("*.json")):
+        try:
+            record = load(path)
+        except (OSError, ValueError):
+            continue
+        record["_path"] = str(path)
+        records.append(record)
+    return sorted(records, key=lambda r: r.get("started", ""))

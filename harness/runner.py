@@ -1,0 +1,274 @@
+"""One run: load a task's data, build a backend's model from canonical weights, train, evaluate, record.
+
+The loop is written once here, so every backend sees the same batches in the same order, the same
+learning-rate schedule and the same evaluation; adapters only execute steps.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import backends
+import tasks
+from backends import canonical
+from backends.base import Adapter, BackendError
+from harness import environment, ftz, metrics, records
+from harness.errors import Diverged, UserError
+from harness.timing import Stopwatch, spread
+from tasks.base import Scale, Split, Task
+from tasks.data import DataError
+
+
+@dataclass
+class RunOptions:
+    task: str
+    backend: str
+    scale: str | None = None
+    seed: int = 0
+    epochs: int | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    data_dir: str | None = None
+    cache_dir: str | None = None
+    out: str = "results/runs"
+    flush_to_zero: bool = True
+    init: str = "canonical"
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def predict_all(adapter: Adapter, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
+    """Logits for every row and the synchronised seconds it took. The last batch is padded to full
+    size so compiled backends see one shape."""
+    outputs = []
+    with Stopwatch(adapter) as sw:
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size]
+            n = len(xb)
+            if n < batch_size:
+                xb = np.concatenate([xb, np.repeat(xb[-1:], batch_size - n, axis=0)])
+            outputs.append(adapter.predict(xb)[:n])
+    return np.concatenate(outputs), sw.seconds
+
+
+class Trainer:
+    """The training loop for one (task, scale, backend) with timings, curves and checkpoints."""
+
+    def __init__(self, task: Task, scale: Scale, adapter: Adapter, seed: int, progress: bool) -> None:
+        self.task, self.scale, self.adapter, self.seed, self.progress = task, scale, adapter, seed, progress
+        self.spec, self.recipe = scale.model, scale.recipe
+        self.curves: list[dict[str, Any]] = []
+        self.first_step_s: float | None = None
+        self.epoch_throughput: list[float] = []
+        self.eval_throughput: list[float] = []
+        self.steady_seconds = 0.0
+        self.steady_samples = 0
+        self.time_to_target: float | None = None
+        self.best: tuple[float, int, dict[str, np.ndarray]] | None = None
+
+    def _better(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best[0] if self.task.target.mode == "max" else value < self.best[0]
+
+    def evaluate(self, split: Split) -> tuple[dict[str, float], np.ndarray]:
+        logits, seconds = predict_all(self.adapter, split.x, self.recipe.eval_batch_size)
+        self.eval_throughput.append(len(split) / seconds)
+        return metrics.evaluate(self.spec.loss, self.task.metric, logits, split.y), logits
+
+    def _check_finite(self, values: np.ndarray, epoch: int, what: str) -> None:
+        if not np.all(np.isfinite(values)):
+            raise Diverged(
+                f"{what} became {values[~np.isfinite(values)][0]} in epoch {epoch + 1}: the run diverged; "
+                "try a lower learning rate (--lr) or gradient clipping, or fp32 precision"
+            )
+
+    def train(self, train: Split, val: Split) -> None:
+        recipe, adapter = self.recipe, self.adapter
+        steps = len(train) // recipe.batch_size  # the partial batch is dropped: one shape for compilers
+        if steps == 0:
+            raise UserError(f"{len(train)} training examples are fewer than one batch of {recipe.batch_size}")
+        rng = np.random.default_rng(self.seed)
+        started = time.perf_counter()
+        for epoch in range(recipe.epochs):
+            adapter.set_lr(recipe.lr_at(epoch))
+            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="step",
+                       disable=not self.progress, dynamic_ncols=True, mininterval=1.0)
+            losses = self._epoch(epoch, train, rng.permutation(len(train)), steps, bar)
+            val_metrics, _ = self.evaluate(val)
+            self._check_finite(np.array([val_metrics["loss"]]), epoch, "the validation loss")
+            wall = time.perf_counter() - started
+            value = val_metrics[self.task.metric]
+            if self.time_to_target is None and self.task.target.reached(value):
+                self.time_to_target = wall
+            if self._better(value):
+                self.best = (value, epoch, adapter.get_weights())
+            self.curves.append({
+                "epoch": epoch + 1, "lr": recipe.lr_at(epoch), "train_loss": float(np.mean(losses)),
+                "val_loss": val_metrics["loss"], f"val_{self.task.metric}": value, "wall_s": wall,
+                "train_samples_per_s": self.epoch_throughput[-1] if self.epoch_throughput else None,
+            })
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}", **{f"val_{self.task.metric}": f"{value:.4f}"})
+            bar.close()
+        self.wall_s = time.perf_counter() - started
+
+    def _epoch(self, epoch: int, train: Split, order: np.ndarray, steps: int, bar: tqdm) -> list[float]:
+        """One pass over ``train`` in ``order``; the very first step of a run is timed on its own."""
+        adapter, bs = self.adapter, self.recipe.batch_size
+        log_every = max(1, min(50, steps // 10))
+        losses: list[float] = []
+        pending: list[Any] = []
+
+        def step(i: int) -> None:
+            idx = order[i * bs : (i + 1) * bs]
+            pending.append(adapter.train_step(train.x[idx], train.y[idx]))
+            if len(pending) >= log_every or i == steps - 1:
+                values = adapter.losses(pending)
+                pending.clear()
+                self._check_finite(values, epoch, "the training loss")
+                losses.extend(values.tolist())
+                bar.set_postfix(loss=f"{np.mean(losses[-log_every:]):.4f}", refresh=False)
+            bar.update(1)
+
+        first = 0
+        if self.first_step_s is None:  # compile / warm-up, reported apart from steady state
+            with Stopwatch(adapter) as warmup:
+                step(0)
+            self.first_step_s, first = warmup.seconds, 1
+        with Stopwatch(adapter) as sw:
+            for i in range(first, steps):
+                step(i)
+        if steps > first:
+            self.epoch_throughput.append((steps - first) * bs / sw.seconds)
+            self.steady_seconds += sw.seconds
+            self.steady_samples += (steps - first) * bs
+        return losses
+
+
+def _peak_host_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
+    """Train and evaluate one configuration; the record is written even when the run fails."""
+    try:
+        task = tasks.get(opts.task)
+        info = backends.get(opts.backend)
+        scale = task.scale(opts.scale or task.default_scale)
+    except KeyError as exc:
+        raise UserError(exc.args[0]) from None
+    if opts.epochs is not None:
+        if opts.epochs < 1:
+            raise UserError(f"--epochs {opts.epochs}: give a positive number of epochs")
+        scale = scale.with_epochs(opts.epochs)
+    if opts.init != "canonical":
+        raise UserError(f"--init {opts.init!r}: only 'canonical' (weights drawn once in NumPy) is supported")
+
+    ftz.set_flush_to_zero(opts.flush_to_zero)  # before any framework import, so its threads inherit it
+    t = time.perf_counter()
+    try:
+        dataset = task.load(scale, opts.data_dir, opts.cache_dir)
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+    data_s = time.perf_counter() - t
+    try:
+        adapter = backends.create(info, opts.device, opts.precision)
+        t = time.perf_counter()
+        adapter.build(scale.model, scale.recipe, opts.seed)
+        adapter.set_weights(canonical.init(scale.model, opts.seed))
+        build_s = time.perf_counter() - t
+    except BackendError as exc:
+        raise UserError(str(exc)) from None
+
+    described = adapter.describe()
+    device = "cpu" if described.get("device", "cpu") == "cpu" else "gpu"
+    started = datetime.now(timezone.utc)
+    run_id = f"{task.name}-{scale.name}-{info.name}-{device}-s{opts.seed}-{started:%Y%m%dT%H%M%S}"
+    path = Path(opts.out) / f"{run_id}.json"
+    record: dict[str, Any] = {
+        "schema": records.SCHEMA, "run_id": run_id, "task": task.name, "backend": info.name,
+        "scale": scale.name, "seed": opts.seed, "status": "failed", "error": None,
+        "started": started.isoformat(timespec="seconds"),
+        "config": {
+            "model": scale.model.to_dict(), "recipe": scale.recipe.to_dict(), "data": dataset.info,
+            "options": {"device": opts.device, "precision": opts.precision, "init": opts.init,
+                        "epochs": scale.recipe.epochs, "flush_to_zero": opts.flush_to_zero},
+            "splits": {"train": len(dataset.train), "val": len(dataset.val), "test": len(dataset.test)},
+            "param_count": canonical.param_count(scale.model),
+            "target": {"metric": task.target.metric, "value": task.target.value, "mode": task.target.mode},
+        },
+        "metrics": {}, "throughput": {}, "timings": {"data_s": data_s, "build_s": build_s}, "curves": [],
+        "memory": {},
+        "environment": environment.collect(described, ftz.enabled()),
+    }
+    trainer = Trainer(task, scale, adapter, opts.seed, opts.progress)
+    try:
+        trainer.train(dataset.train, dataset.val)
+        _finish(record, trainer, dataset, task, scale)
+        record["status"] = "ok"
+    except Diverged as exc:
+        record["status"], record["error"] = "diverged", str(exc)
+        raise
+    except KeyboardInterrupt:
+        record["error"] = "interrupted"
+        raise
+    except UserError as exc:
+        record["error"] = str(exc)
+        raise
+    except Exception as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        if os.environ.get("RNNBENCH_DEBUG"):
+            traceback.print_exc()
+        raise UserError(f"the {info.name} backend failed: {record['error']} "
+                        "(set RNNBENCH_DEBUG=1 for the traceback)") from None
+    finally:
+        record["curves"] = trainer.curves
+        record["memory"] = {"peak_host_bytes": _peak_host_bytes(),
+                            "peak_device_bytes": adapter.peak_device_memory()}
+        records.write_atomic(path, record)
+    return record, path
+
+
+def _finish(record: dict[str, Any], trainer: Trainer, dataset: Any, task: Task, scale: Scale) -> None:
+    """Test once with the final model and once with the best-validation checkpoint."""
+    metric = task.metric
+    final, _ = trainer.evaluate(dataset.test)
+    best_value, best_epoch, best_weights = trainer.best  # type: ignore[misc]
+    if best_epoch == len(trainer.curves) - 1:
+        best = final
+    else:
+        trainer.adapter.set_weights(best_weights)
+        best, _ = trainer.evaluate(dataset.test)
+    seq_len = int(dataset.train.x.shape[1]) if dataset.train.x.ndim > 1 else 1
+    train_rate = trainer.steady_samples / trainer.steady_seconds if trainer.steady_seconds else None
+    eval_rates = trainer.eval_throughput[1:] or trainer.eval_throughput  # the first may include compiling
+    eval_rate = spread(eval_rates)["median"]
+    record["metrics"] = {
+        f"test_{metric}": best[metric], "test_loss": best["loss"],
+        f"test_{metric}_final": final[metric], "test_loss_final": final["loss"],
+        f"val_{metric}_best": best_value, "best_epoch": best_epoch + 1,
+        "target_reached": task.target.reached(best[metric]),
+    }
+    record["throughput"] = {
+        "train_samples_per_s": train_rate,
+        "train_tokens_per_s": train_rate * seq_len if train_rate else None,
+        "train_samples_per_s_epochs": spread(trainer.epoch_throughput),
+        "eval_samples_per_s": eval_rate,
+        "eval_tokens_per_s": eval_rate * seq_len if eval_rate else None,
+        "eval_samples_per_s_runs": spread(eval_rates),
+        "seq_len": seq_len,
+    }
+    record["timings"].update({
+        "first_step_s": trainer.first_step_s, "steady_train_s": trainer.steady_seconds,
+        "wall_s": trainer.wall_s, "time_to_target_s": trainer.time_to_target,
+    })

@@ -1,0 +1,51 @@
+"""The table printed at the end of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabulate import tabulate
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _rate(spread: dict[str, Any]) -> str:
+    if not spread or spread.get("median") is None:
+        return "-"
+    return f"{spread['median']:.0f} [{spread['min']:.0f}-{spread['max']:.0f}] (n={spread['n']})"
+
+
+def run_summary(record: dict[str, Any], path: str) -> str:
+    """A two-column table of what a run measured."""
+    m, tp, tm = record["metrics"], record["throughput"], record["timings"]
+    env, be = record["environment"], record["environment"]["backend"]
+    metric = record["config"]["target"]["metric"]
+    rows = [
+        ("task / scale", f"{record['task']} / {record['scale']}"),
+        ("backend", f"{record['backend']} ({', '.join(f'{k} {v}' for k, v in be['versions'].items())})"),
+        ("device", f"{be['device']} ({env['cpu'] if be['device'] == 'cpu' else be.get('device_name')}), "
+                   f"{be.get('threads')} threads"),
+        ("kernel path / precision", f"{be['kernel_path']} / {be['precision']}"),
+        ("flush-to-zero", env["flush_to_zero"]),
+        ("status", record["status"]),
+        (f"test {metric} (best val, epoch {m.get('best_epoch')})", _fmt(m.get(f"test_{metric}"))),
+        (f"test {metric} (final model)", _fmt(m.get(f"test_{metric}_final"))),
+        (f"target {record['config']['target']['value']} reached", m.get("target_reached")),
+        ("train samples/s (median [min-max] per epoch)", _rate(tp.get("train_samples_per_s_epochs", {}))),
+        ("train tokens/s", _fmt(tp.get("train_tokens_per_s"))),
+        ("eval samples/s", _fmt(tp.get("eval_samples_per_s"))),
+        ("first step (warm-up) s", _fmt(tm.get("first_step_s"))),
+        ("time to target s", _fmt(tm.get("time_to_target_s"))),
+        ("training wall s", _fmt(tm.get("wall_s"))),
+        ("parameters", record["config"]["param_count"]),
+        ("record", path),
+    ]
+    return tabulate([(k, _fmt(v)) for k, v in rows], tablefmt="simple_outline")

@@ -1,0 +1,36 @@
+"""Synchronised timing: the clock is read only after the backend has finished its queued work."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from backends.base import Adapter
+
+
+class Stopwatch:
+    """Times a block of backend work: ``synchronize()`` on entry and exit, then the monotonic clock."""
+
+    def __init__(self, adapter: Adapter) -> None:
+        self.adapter = adapter
+        self.seconds = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self.adapter.synchronize()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.adapter.synchronize()
+        self.seconds = time.perf_counter() - self._start
+
+
+def spread(values: list[float]) -> dict[str, float | int | None]:
+    """Median, min, max and count of repeated measurements (None when there are none)."""
+    if not values:
+        return {"median": None, "min": None, "max": None, "n": 0}
+    a = np.asarray(values, dtype=float)
+    return {"median": float(np.median(a)), "min": float(a.min()), "max": float(a.max()), "n": len(values)}

@@ -1,0 +1,91 @@
+"""What a task declares: data, model spec, recipe, metrics, target and named scales.
+
+A task module defines one :class:`Task` instance named ``TASK``. Nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tasks.spec import ModelSpec, Recipe
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass
+class Split:
+    """Inputs and targets of one split, as NumPy arrays (x: int32 token ids, y: labels)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class Dataset:
+    """Deterministic train/validation/test splits; validation is carved from the training data."""
+
+    train: Split
+    val: Split
+    test: Split
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A named size of a task: its model, its recipe and the data options that go with them."""
+
+    name: str
+    description: str
+    model: ModelSpec
+    recipe: Recipe
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def with_epochs(self, epochs: int) -> Scale:
+        return replace(self, recipe=replace(self.recipe, epochs=epochs))
+
+
+@dataclass(frozen=True)
+class Target:
+    """The figure a run should reach: ``metric`` (a key of the record's metrics), compared by ``mode``."""
+
+    metric: str
+    value: float
+    mode: str = "max"  # "max": higher is better; "min": lower is better
+    source: str = ""
+
+    def reached(self, value: float) -> bool:
+        return value >= self.value if self.mode == "max" else value <= self.value
+
+
+@dataclass(frozen=True)
+class Task:
+    """A benchmark task, defined once for every backend.
+
+    ``load(scale, data_dir, cache_dir)`` returns a :class:`Dataset`. ``metric`` names the validation and
+    test metric the harness computes (``accuracy`` or ``perplexity``); ``target`` is compared with the
+    validation metric for time-to-target and with the test metric at the end.
+    """
+
+    name: str
+    description: str
+    scales: dict[str, Scale]
+    load: Callable[[Scale, Path | None, Path | None], Dataset]
+    metric: str
+    target: Target
+    default_scale: str = "full"
+    seed_source: str = ""
+
+    def scale(self, name: str) -> Scale:
+        try:
+            return self.scales[name]
+        except KeyError:
+            raise KeyError(
+                f"task {self.name!r} has no scale {name!r}; choose one of: {', '.join(self.scales)}"
+            ) from None

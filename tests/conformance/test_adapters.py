@@ -1,0 +1,155 @@
+"""What every adapter must do, written once and parametrised by backend.
+
+Each tox environment runs this module; backends whose framework is not importable there are skipped.
+Outputs are compared with the NumPy reference forward pass (``backends.reference``) on the same
+canonical weights, so a wrong gate order or layout fails here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import backends
+from backends import canonical, reference
+from harness import metrics
+from tasks.spec import Dense, Dropout, ModelSpec, Recipe
+
+BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(not backends.importable(info),
+                                                        reason=f"{', '.join(info.requires)} not installed"))
+            for name, info in backends.registry().items()]
+CELLS = ("rnn", "gru", "lstm")
+RECIPE = Recipe(optimizer="adam", lr=1e-2, batch_size=8, epochs=1)
+
+
+def spec_for(cell: str, variant: str = "classify") -> ModelSpec:
+    base = ModelSpec(cell=cell, vocab_size=13, embed_dim=6, hidden_size=5, num_layers=2,
+                     head=(Dense(7, "relu"), Dropout(0.1), Dense(3)), init="torch")
+    if variant == "binary":
+        return replace(base, head=(Dense(1),), loss="binary_crossentropy", init="keras", num_layers=1,
+                       embed_dropout=0.2, input_dropout=0.2)
+    if variant == "onehot-sequence":
+        return replace(base, input="onehot", embed_dim=0, output="sequence", layer_dropout=0.3)
+    if variant == "recurrent-dropout":
+        return replace(base, recurrent_dropout=0.25, init="keras")
+    return base
+
+
+VARIANTS = ("classify", "binary", "onehot-sequence", "recurrent-dropout")
+
+
+def batch(spec: ModelSpec, n: int = 8, steps: int = 9, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, spec.vocab_size, size=(n, steps)).astype(np.int32)
+    if spec.loss == "binary_crossentropy":
+        return x, (x[:, -1] % 2).astype(np.float32)
+    shape = (n, steps) if spec.output == "sequence" else (n,)
+    return x, rng.integers(0, spec.num_outputs, size=shape).astype(np.int32)
+
+
+def make(name: str, spec: ModelSpec, seed: int = 0, recipe: Recipe = RECIPE):
+    adapter = backends.create(backends.get(name), device="cpu")
+    adapter.build(spec, recipe, seed)
+    adapter.set_weights(canonical.init(spec, seed))
+    return adapter
+
+
+def loss_of(adapter, spec, x, y) -> float:
+    return metrics.LOSSES[spec.loss](adapter.predict(x), y)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_predict_matches_numpy_reference(backend, cell, variant):
+    spec = spec_for(cell, variant)
+    adapter = make(backend, spec)
+    x, _ = batch(spec)
+    out = adapter.predict(x)
+    expected = reference.forward(spec, canonical.init(spec, 0), x)
+    assert out.dtype == np.float32 and out.shape == expected.shape
+    np.testing.assert_allclose(out, expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cell", CELLS)
+def test_weights_round_trip_and_transfer(backend, cell):
+    spec = spec_for(cell)
+    weights = canonical.init(spec, 5)
+    first = make(backend, spec)
+    first.set_weights(weights)
+    exported = first.get_weights()
+    assert set(exported) == set(weights)
+    for k in weights:
+        np.testing.assert_allclose(exported[k], weights[k], atol=1e-7, err_msg=k)
+    second = make(backend, spec, seed=9)
+    second.set_weights(exported)
+    x, _ = batch(spec)
+    np.testing.assert_array_equal(first.predict(x), second.predict(x))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_training_steps_lower_the_loss_on_a_fixed_batch(backend, variant):
+    spec = spec_for("lstm", variant)
+    adapter = make(backend, spec, recipe=replace(RECIPE, lr=0.03))
+    x, y = batch(spec)
+    before = loss_of(adapter, spec, x, y)
+    losses = adapter.losses([adapter.train_step(x, y) for _ in range(20)])
+    after = loss_of(adapter, spec, x, y)
+    assert losses.shape == (20,) and np.all(np.isfinite(losses))
+    assert after < before * 0.9, (before, after)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_seed_same_training(backend):
+    spec = spec_for("gru", "binary")  # with dropout: the seed must fix the masks too
+    x, y = batch(spec)
+    runs = []
+    for _ in range(2):
+        adapter = make(backend, spec, seed=3)
+        runs.append((adapter.losses([adapter.train_step(x, y) for _ in range(3)]), adapter.get_weights()))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    for k in runs[0][1]:
+        np.testing.assert_array_equal(runs[0][1][k], runs[1][1][k])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_learning_rate_is_applied(backend):
+    spec = spec_for("rnn")
+    adapter = make(backend, spec)
+    x, y = batch(spec)
+    adapter.set_lr(0.0)
+    adapter.losses([adapter.train_step(x, y)])
+    unchanged = adapter.get_weights()
+    for k, v in canonical.init(spec, 0).items():
+        np.testing.assert_allclose(unchanged[k], v, atol=1e-7, err_msg=k)
+    adapter.set_lr(0.05)
+    adapter.losses([adapter.train_step(x, y)])
+    assert not np.allclose(adapter.get_weights()["rnn0/kernel"], unchanged["rnn0/kernel"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_describe_says_what_ran(backend):
+    adapter = make(backend, spec_for("lstm", "recurrent-dropout"))
+    info = adapter.describe()
+    for key in ("framework", "versions", "device", "device_name", "kernel_path", "precision", "threads"):
+        assert key in info, key
+    assert info["device"].startswith("cpu") and info["precision"] == "fp32"
+    assert info["kernel_path"] == "loop"  # recurrent dropout rules fused kernels out
+    assert make(backend, spec_for("lstm")).describe()["kernel_path"] in ("fused", "cudnn", "xla", "scan")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unavailable_gpu_is_a_clear_error(backend):
+    from backends.base import BackendError
+
+    try:
+        adapter = backends.create(backends.get(backend), device="gpu")
+    except BackendError as exc:
+        assert "--device gpu" in str(exc) and "--device cpu" in str(exc)
+    else:  # a GPU is present: it must be used
+        adapter.build(spec_for("lstm"), RECIPE, 0)
+        assert adapter.describe()["device"] != "cpu"

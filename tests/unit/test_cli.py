@@ -1,0 +1,66 @@
+"""Every CLI error the user can cause ends in one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from harness import dispatch
+from harness.errors import UserError
+from tests.conftest import ROOT
+
+
+def harness(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "--task", "nope", "--backend", "torch"], "unknown task 'nope'; choose one of: imdb"),
+    (["run", "--task", "imdb", "--backend", "tensorflow"], "unknown backend 'tensorflow'; choose one of: "),
+    (["run", "--task", "imdb", "--backend", "torch", "--scale", "huge"],
+     "task 'imdb' has no scale 'huge'; choose one of: smoke, full, seed"),
+    (["run", "--task", "imdb", "--backend", "torch", "--bogus"], "unrecognized arguments: --bogus"),
+    (["run", "--task", "imdb", "--backend", "torch", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["run", "--task", "imdb"], "the following arguments are required: --backend"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_input_is_one_line(args, message):
+    result = harness(*args)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("python -m harness: error: ") and message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_list_shows_tasks_scales_targets_and_backends():
+    result = harness("list")
+    assert result.returncode == 0, result.stderr
+    assert "imdb" in result.stdout and "full (default)" in result.stdout
+    assert "accuracy >= 0.84" in result.stdout
+    assert "torch" in result.stdout and "importable here" in result.stdout
+
+
+def test_missing_tox_is_explained(monkeypatch):
+    monkeypatch.delenv(dispatch.IN_TOX, raising=False)
+    monkeypatch.setattr(dispatch.shutil, "which", lambda name: None)
+    monkeypatch.setattr(dispatch.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UserError, match="tox is not installed.*pip install tox"):
+        dispatch.run_in_tox("torch", ["run"], ["torch"])
+
+
+def test_unbuildable_environment_is_explained(monkeypatch):
+    monkeypatch.delenv(dispatch.IN_TOX, raising=False)
+    monkeypatch.setattr(dispatch, "_tox", lambda: ["tox"])
+    monkeypatch.setattr(dispatch.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
+    with pytest.raises(UserError, match="could not build tox environment 'mxnet' \\(tox exited 1"):
+        dispatch.run_in_tox("mxnet", ["run"], ["mxnet"])
+
+
+def test_no_recursion_inside_tox(monkeypatch):
+    monkeypatch.setenv(dispatch.IN_TOX, "1")
+    with pytest.raises(UserError, match="cannot be imported even inside tox environment 'jax'"):
+        dispatch.run_in_tox("jax", ["run"], ["jax"])
