@@ -57,6 +57,7 @@ def collect(backend: dict[str, Any], flush_to_zero: bool | None) -> dict[str, An
         "hostname": platform.node(),
         "machine": fingerprint(cpu, cores, device_name),
         "flush_to_zero": flush_to_zero,
+        "load_average": os.getloadavg(),  # 1/5/15-minute load at the start: a busy machine shows here
         "git": git_commit(),
         "backend": backend,
     }

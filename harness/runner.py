@@ -233,6 +233,7 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
                         "(set RNNBENCH_DEBUG=1 for the traceback)") from None
     finally:
         record["curves"] = trainer.curves
+        record["environment"]["load_average_end"] = os.getloadavg()
         record["memory"] = {"peak_host_bytes": _peak_host_bytes(),
                             "peak_device_bytes": adapter.peak_device_memory()}
         records.write_atomic(path, record)
