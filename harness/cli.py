@@ -49,6 +49,19 @@ def build_parser() -> Parser:
                      help="initial weights: drawn once in NumPy and loaded into the backend")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
+    parity = sub.add_parser("parity", help="check that backends compute the same function")
+    parity.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.names())}")
+    parity.add_argument("--backends", required=True, help="comma-separated, e.g. torch,keras,jax,mxnet")
+    parity.add_argument("--scale", default="smoke", help="the task's model at this scale (default: smoke)")
+    parity.add_argument("--cells", help="comma-separated cell kinds to check (default: the task's own)")
+    parity.add_argument("--steps", type=int, default=5, help="plain-SGD training steps to compare")
+    parity.add_argument("--seed", type=int, default=0)
+
+    worker = sub.add_parser("parity-worker", help=argparse.SUPPRESS)
+    for name in ("--task", "--scale", "--cell", "--backend", "--weights", "--batch", "--result"):
+        worker.add_argument(name, required=True)
+    worker.add_argument("--steps", type=int, required=True)
+
     report = sub.add_parser("report", help="tables from result records")
     report.add_argument("--runs", default="results/runs", help="folder of result records")
     report.add_argument("--readme", help="rewrite the results section of this README")
@@ -101,6 +114,40 @@ def _core_command(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _parity(args: argparse.Namespace, argv: list[str]) -> int:
+    names = [b for b in args.backends.split(",") if b]
+    unknown = [b for b in names if b not in backends.names()]
+    if unknown or not names:
+        raise UserError(f"unknown backend(s) {', '.join(unknown) or '(none given)'}; "
+                        f"choose from: {', '.join(backends.names())}")
+    if args.task not in tasks.names():
+        raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(tasks.names())}")
+    lacking = dispatch.missing(dispatch.CORE_MODULES)
+    if lacking:
+        return dispatch.run_in_tox("report", argv, lacking)
+    from harness import parity
+
+    cells = args.cells.split(",") if args.cells else None
+    try:
+        table, ok = parity.run(args.task, names, args.scale, cells, args.steps, args.seed)
+    except (KeyError, ValueError) as exc:
+        raise UserError(str(exc.args[0])) from None
+    print(table)
+    if not ok:
+        raise UserError("parity failed: a backend differs beyond tolerance (rows marked FAIL above)")
+    return 0
+
+
+def _parity_worker(args: argparse.Namespace, argv: list[str]) -> int:
+    info = backends.get(args.backend)
+    lacking = dispatch.missing(dispatch.CORE_MODULES) + dispatch.missing(info.requires)
+    if lacking:
+        return dispatch.run_in_tox(info.tox_env, argv, lacking)
+    from harness import parity
+
+    return parity.run_worker(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if os.environ.get("RNNBENCH_CWD"):  # re-run inside a tox environment: paths are the caller's
@@ -109,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, argv)
+        if args.command == "parity":
+            return _parity(args, argv)
+        if args.command == "parity-worker":
+            return _parity_worker(args, argv)
         return _core_command(args, argv)
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -26,6 +26,8 @@ def harness(*args: str) -> subprocess.CompletedProcess:
     (["run", "--task", "imdb", "--backend", "torch", "--device", "tpu"], "invalid choice: 'tpu'"),
     (["run", "--task", "imdb"], "the following arguments are required: --backend"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["parity", "--task", "imdb", "--backends", "torch,nope"], "unknown backend(s) nope; choose from: "),
+    (["parity", "--task", "nope", "--backends", "torch"], "unknown task 'nope'"),
 ])
 def test_bad_input_is_one_line(args, message):
     result = harness(*args)
