@@ -38,6 +38,16 @@ def git_commit() -> dict[str, Any]:
     return {"commit": commit or None, "dirty": dirty}
 
 
+def gpu_driver() -> str | None:
+    """The NVIDIA driver version from nvidia-smi, where there is one."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+
+
 def fingerprint(cpu: str, cores: int | None, device_name: str) -> str:
     """A short id of the hardware a figure was measured on."""
     return hashlib.sha256(f"{cpu}|{cores}|{device_name}".encode()).hexdigest()[:12]
@@ -56,6 +66,7 @@ def collect(backend: dict[str, Any], flush_to_zero: bool | None) -> dict[str, An
         "cpu_count": cores,
         "hostname": platform.node(),
         "machine": fingerprint(cpu, cores, device_name),
+        "gpu_driver": gpu_driver() if device_name != "cpu" else None,
         "flush_to_zero": flush_to_zero,
         "load_average": os.getloadavg(),  # 1/5/15-minute load at the start: a busy machine shows here
         "git": git_commit(),

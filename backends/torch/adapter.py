@@ -37,8 +37,23 @@ class TorchAdapter(Adapter):
         self.spec, self.recipe = spec, recipe
         self.model = RecurrentNet(spec).to(self.device)
         self.optimizer = train.optimizer(recipe, self.model.parameters())
+        if self.amp_dtype is not None:
+            self._probe_precision()
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
+
+    def _probe_precision(self) -> None:
+        """Fail at build, not mid-run, where the device has no kernel for the requested precision."""
+        x = torch.zeros((2, 3), dtype=torch.long if self.spec.input == "embedding" else torch.int32,
+                        device=self.device)
+        try:
+            with torch.no_grad(), self._autocast():
+                self.model.eval()(x)
+        except RuntimeError as exc:
+            raise BackendError(
+                f"--precision {self.precision} on {self.device.type}: torch has no {self.precision} kernel "
+                f"for this model here ({str(exc).splitlines()[0][:120]}); use --precision fp32"
+            ) from None
 
     def set_weights(self, canonical: dict[str, np.ndarray]) -> None:
         weights.from_canonical(self.model, canonical)

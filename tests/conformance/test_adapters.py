@@ -153,3 +153,21 @@ def test_unavailable_gpu_is_a_clear_error(backend):
     else:  # a GPU is present: it must be used
         adapter.build(spec_for("lstm"), RECIPE, 0)
         assert adapter.describe()["device"] != "cpu"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mixed_precision_runs_or_is_refused_clearly(backend):
+    from backends.base import BackendError
+
+    spec = spec_for("lstm", "binary")
+    try:
+        adapter = backends.create(backends.get(backend), device="cpu", precision="bf16")
+        adapter.build(spec, RECIPE, 0)
+    except BackendError as exc:
+        assert "--precision bf16" in str(exc) and "fp32" in str(exc)
+        return
+    adapter.set_weights(canonical.init(spec, 0))
+    x, y = batch(spec)
+    reference_out = reference.forward(spec, canonical.init(spec, 0), x)
+    np.testing.assert_allclose(adapter.predict(x), reference_out, atol=0.05)  # bf16 keeps ~3 digits
+    assert np.all(np.isfinite(adapter.losses([adapter.train_step(x, y) for _ in range(3)])))
