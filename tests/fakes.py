@@ -8,6 +8,7 @@ into the registries, so the real training loop, CLI and matrix run in millisecon
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 import backends
 import tasks
 from backends.base import Adapter, BackendInfo
-from harness import records
+from harness import ftz, records
 from tasks.base import Dataset, Scale, Split, Target, Task
 from tasks.spec import Dense, ModelSpec, Recipe
 
@@ -83,13 +84,15 @@ def scripted(monkeypatch):
     so a matrix of several backends or tasks runs them all)."""
     task = synthetic_task()
     monkeypatch.setattr(tasks, "get", lambda name: task)
-    monkeypatch.setattr(backends, "get", lambda name: SCRIPTED)
+    monkeypatch.setattr(backends, "get", lambda name: dataclasses.replace(SCRIPTED, name=name))
     monkeypatch.setattr(backends, "registry", lambda: {"scripted": SCRIPTED})
     monkeypatch.setattr(backends, "create", lambda info, *args: ScriptedAdapter(*args))
     monkeypatch.setattr(tasks, "names", lambda: ["synthetic"])
     monkeypatch.setattr(backends, "names", lambda: ["scripted"])
+    flushing = ftz.enabled()
     yield ScriptedAdapter
     ScriptedAdapter.learn_at, ScriptedAdapter.forget_at, ScriptedAdapter.nan_at = 4, 10**9, None
+    ftz.set_flush_to_zero(bool(flushing))  # runs turn flush-to-zero on for the whole process
 
 
 def make_record(task: str = "imdb", backend: str = "torch", seed: int = 0, *, train: float = 1000.0,
