@@ -26,6 +26,12 @@ def harness(*args: str) -> subprocess.CompletedProcess:
     (["run", "--task", "imdb", "--backend", "torch", "--device", "tpu"], "invalid choice: 'tpu'"),
     (["run", "--task", "imdb"], "the following arguments are required: --backend"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["matrix", "--tasks", "imdb,nope", "--out", "/nonexistent/x"], "unknown task 'nope'; choose from: imdb"),
+    (["matrix", "--backends", "torch,tensorflow", "--out", "/nonexistent/x"],
+     "unknown backend 'tensorflow'; choose from: "),
+    (["matrix", "--tasks", "imdb", "--scale", "huge"], "task 'imdb' has no scale 'huge'"),
+    (["compare", "--baseline", "/nonexistent/base.json"], "baseline /nonexistent/base.json not found"),
+    (["baseline", "load"], "invalid choice: 'load'"),
 ])
 def test_bad_input_is_one_line(args, message):
     result = harness(*args)
