@@ -34,6 +34,7 @@ SCHEMA = "rnnbench.baseline/1"
 FIGURES = {"train_samples_per_s": "train_samples_per_s_epochs",
            "eval_samples_per_s": "eval_samples_per_s_runs"}
 DEFAULT_DIR = Path("results/baselines")
+NOISY = 0.3  # a tolerance above this cannot catch the slowdowns that matter: say so
 
 
 def _latest_machine(recs: list[dict[str, Any]], runs: str) -> str:
@@ -95,7 +96,8 @@ def save(runs: str, file: str | None) -> str:
         "schema": SCHEMA, "machine": machine, "described": described, "runs_folder": str(runs),
         "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"), "figures": figs,
     })
-    return f"baseline: {len(figs)} figures of machine {machine} ({described['cpu']}) saved to {path}"
+    return (f"baseline: throughput of {len(figs)} combinations (task/scale/backend/device/precision) "
+            f"of machine {machine} ({described['cpu']}) saved to {path}")
 
 
 def load(file: str) -> dict[str, Any]:
@@ -142,7 +144,7 @@ def compare(file: str, runs: str, threshold: float) -> tuple[str, int]:
             "machines are not compared: save a baseline on this machine with `python -m harness baseline "
             "save`")
     _, _, new = figures(runs, machine)
-    rows, slower = [], 0
+    rows, slower, noisy = [], 0, 0
     for key in sorted(set(base["figures"]) | set(new)):
         for name in FIGURES:
             b, n = dig(base, "figures", key, name), dig(new, key, name)
@@ -154,10 +156,14 @@ def compare(file: str, runs: str, threshold: float) -> tuple[str, int]:
                 continue
             ratio, tol, verdict = judge(b, n, threshold)
             slower += verdict == "SLOWER"
+            noisy += tol > NOISY
             rows.append((key, name, _fmt(b), _fmt(n), f"{ratio:.3f}", f"{tol:.0%}", verdict))
     table = tabulate(rows, headers=("task/scale/backend/device/precision", "figure", "baseline", "latest",
                                     "ratio", "tolerance", "verdict"),
                      tablefmt="simple_outline", disable_numparse=True)
     verdict = (f"compare: {slower} figure(s) slower than the baseline beyond tolerance" if slower
                else "compare: no throughput regression beyond tolerance")
+    if noisy:
+        verdict += (f"; {noisy} figure(s) too noisy to catch a {NOISY:.0%} slowdown (tolerance above it): "
+                    "use more --repeats on a quieter machine")
     return f"{table}\n{verdict} (machine {machine}, baseline {file})", 1 if slower else 0

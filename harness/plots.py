@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 if TYPE_CHECKING:
     from harness.report import Comparison, Row
@@ -78,6 +79,7 @@ def curves(comp: Comparison, path: Path) -> Path:
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"validation {metric}")
         ax.grid(alpha=0.3)
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].set_title("over epochs (dashed: target)")
     axes[1].set_title("over training wall time")
     if axes[0].get_legend_handles_labels()[0]:

@@ -28,7 +28,7 @@ def saved(tmp_path):
     write_runs(runs, [1000, 1040, 980], BASE_DAY)  # 6% spread across three repeats
     file = tmp_path / "base.json"
     message = baseline.save(str(runs), str(file))
-    assert "4 figures of machine m1" in message or "2 figures of machine m1" in message
+    assert "throughput of 2 combinations (task/scale/backend/device/precision) of machine m1" in message
     return runs, file
 
 
@@ -61,6 +61,7 @@ def test_an_unchanged_rerun_passes(saved):
     write_runs(runs, [960, 1050, 1000], NEW_DAY)  # within the measured noise and the threshold
     text, code = baseline.compare(str(file), str(runs), 0.10)
     assert code == 0 and "SLOWER" not in text and "no throughput regression" in text
+    assert "too noisy" not in text
     assert cli.main(["compare", "--baseline", str(file), "--runs", str(runs)]) == 0
 
 
@@ -71,6 +72,14 @@ def test_noise_raises_the_tolerance():
     assert baseline.judge(quiet, {"median": 880, "noise": 0.02}, 0.10)[2] == "SLOWER"  # 12% > 10%
     assert baseline.judge(quiet, {"median": 920, "noise": 0.02}, 0.10)[2] == "ok"
     assert baseline.judge(quiet, {"median": 1200, "noise": 0.02}, 0.10)[2] == "faster"
+
+
+def test_too_noisy_figures_are_called_out(tmp_path):
+    runs = tmp_path / "runs"
+    write_runs(runs, [500, 1000], BASE_DAY, backends=("torch",))
+    baseline.save(str(runs), str(tmp_path / "b.json"))
+    text, code = baseline.compare(str(tmp_path / "b.json"), str(runs), 0.10)
+    assert code == 0 and "2 figure(s) too noisy to catch a 30% slowdown" in text
 
 
 def test_a_single_run_uses_its_own_epoch_spread_as_noise(tmp_path):
