@@ -9,7 +9,8 @@ A manifest (JSON, written atomically after every run) lists each combination wit
 (``pending``, ``running``, ``ok``, ``diverged``, ``failed``), its record, its log and its error. With
 ``--resume`` a matrix interrupted at any point carries on with the combinations not yet finished; a
 finished one (ok, diverged or failed: its record or error is kept) is never run again, unless
-``--retry-failed`` asks for failed ones to be retried. Imports only the standard library.
+``--retry-failed`` asks for failed ones to be retried. A matrix killed outright leaves its current
+combination ``running``: resuming runs it again. Imports only the standard library.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ class Matrix:
             return None
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read matrix manifest {path}: {exc}; remove it or pass --fresh") from None
-        if data.get("schema") != SCHEMA:
-            raise UserError(f"{path} is not a matrix manifest (schema {data.get('schema')!r}); "
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise UserError(f"{path} is not a matrix manifest; "
                             "choose another --manifest")
         return data
 
@@ -156,9 +157,21 @@ class Matrix:
             argv.append("--no-flush-to-zero")
         return argv
 
-    def _find_record(self, before: set[Path], entry: dict[str, Any]) -> tuple[Path, dict] | None:
+    def _snapshot(self) -> dict[Path, int]:
+        stamps = {}
+        for path in self.out.glob("*.json"):
+            try:
+                stamps[path] = path.stat().st_mtime_ns
+            except OSError:  # removed meanwhile
+                continue
+        return stamps
+
+    def _find_record(self, before: dict[Path, int], entry: dict[str, Any]) -> tuple[Path, dict] | None:
+        """The record this run wrote: a new or rewritten file (run ids have one-second resolution)."""
         found = []
-        for path in set(self.out.glob("*.json")) - before:
+        for path, mtime in self._snapshot().items():
+            if before.get(path) == mtime:
+                continue
             try:
                 record = records.load(path)
             except (OSError, ValueError):
@@ -175,7 +188,7 @@ class Matrix:
         log = self.path.parent / f"{self.path.stem}-logs" / f"{entry['key'].replace('/', '-')}.log"
         entry.update(status="running", error=None, log=str(log), record=None)
         self.save()
-        before = set(self.out.glob("*.json"))
+        before = self._snapshot()
         started = time.perf_counter()
         try:
             code = launch(self.argv(entry), log)
@@ -222,7 +235,8 @@ def _last_error(log: Path) -> str | None:
         lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return None
-    errors = [ln for ln in lines if ln.startswith("python -m harness: error:")]
+    prefix = "python -m harness: error: "
+    errors = [ln[len(prefix):] for ln in lines if ln.startswith(prefix)]
     line = (errors or lines or [None])[-1]
     return line[:500] if line else None
 

@@ -138,7 +138,7 @@ def test_failures_are_recorded_and_the_matrix_goes_on(two_backends, tmp_path):
     assert runs[1]["record"] is None and "could not build tox environment 'other'" in runs[1]["error"]
     assert runs[2]["record"] and "diverged" in runs[2]["error"]
     out = "".join(said)
-    assert "[2/4] synthetic/smoke other seed 0 ... failed: python -m harness: error: could not build" in out
+    assert "[2/4] synthetic/smoke other seed 0 ... failed: could not build tox environment 'other'" in out
     assert "matrix: 4 runs: 1 diverged, 1 failed, 2 ok" in out
     report = (tmp_path / "report" / "report.md").read_text()
     assert "DIVERGED" in report and "synthetic/smoke/other/s0: FAILED, no record" in report
@@ -160,3 +160,15 @@ def test_bad_matrix_input_fails_before_anything_runs(scripted, tmp_path, capsys,
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0]
     assert not list(tmp_path.iterdir())
+
+
+def test_a_combination_left_running_by_a_killed_matrix_runs_again(two_backends, tmp_path):
+    assert matrix_cli(tmp_path, Launcher(), "--no-report", "--repeats", "1") == 0
+    path = tmp_path / "runs" / "matrix.json"
+    m = json.loads(path.read_text())
+    m["runs"][1].update(status="running", record=None)  # what a SIGKILL during run 2 leaves
+    path.write_text(json.dumps(m))
+    again = Launcher()
+    assert matrix_cli(tmp_path, again, "--no-report", "--repeats", "1", "--resume") == 0
+    assert again.runs() == [("other", 0)]
+    assert [r["status"] for r in manifest(tmp_path)["runs"]] == ["ok", "ok"]
