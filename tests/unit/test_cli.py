@@ -70,3 +70,11 @@ def test_no_recursion_inside_tox(monkeypatch):
     monkeypatch.setenv(dispatch.IN_TOX, "1")
     with pytest.raises(UserError, match="cannot be imported even inside tox environment 'jax'"):
         dispatch.run_in_tox("jax", ["run"], ["jax"])
+
+
+def test_cli_and_matrix_need_only_the_standard_library():
+    blocked = ("numpy", "pandas", "matplotlib", "tabulate", "tqdm")
+    code = f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\nimport harness.cli, harness.matrix"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
