@@ -1,4 +1,6 @@
-"""``python -m harness``: list, run and report. Imports only the standard library until it runs work.
+"""``python -m harness``: list, run, matrix, report, baseline and compare.
+
+Imports only the standard library until it runs work.
 
 Every failure the user can fix ends in one line on stderr and a non-zero exit status.
 """
@@ -25,6 +27,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """Options of one run, shared by `run` and `matrix`."""
+    p.add_argument("--scale", help="a scale of the task (default: the task's default, full); see `list`")
+    p.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="fp32, or mixed precision with bf16/fp16 compute")
+    p.add_argument("--data-dir", help="local dataset mirror (default: $RNNBENCH_DATA_DIR, else download)")
+    p.add_argument("--cache-dir", help="download and tokenisation cache (default: ~/.cache/rnnbench)")
+    p.add_argument("--no-flush-to-zero", dest="flush_to_zero", action="store_false",
+                   help="keep denormal floats on the CPU (slow; on by default and recorded)")
+    p.add_argument("--init", choices=("canonical",), default="canonical",
+                   help="initial weights: drawn once in NumPy and loaded into the backend")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="rnnbench: the same recurrent model on every framework.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -34,19 +51,9 @@ def build_parser() -> Parser:
     run = sub.add_parser("run", help="train and evaluate one task on one backend")
     run.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.names())}")
     run.add_argument("--backend", required=True, help=f"one of: {', '.join(backends.names())}")
-    run.add_argument("--scale", help="a scale of the task (default: full); see `list`")
     run.add_argument("--seed", type=int, default=0, help="seed of weights, dropout and batch order")
-    run.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
-    run.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    run.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                     help="fp32, or mixed precision with bf16/fp16 compute")
-    run.add_argument("--data-dir", help="local dataset mirror (default: $RNNBENCH_DATA_DIR, else download)")
-    run.add_argument("--cache-dir", help="download and tokenisation cache (default: ~/.cache/rnnbench)")
+    _run_options(run)
     run.add_argument("--out", default="results/runs", help="folder for the result record")
-    run.add_argument("--no-flush-to-zero", dest="flush_to_zero", action="store_false",
-                     help="keep denormal floats on the CPU (slow; on by default and recorded)")
-    run.add_argument("--init", choices=("canonical",), default="canonical",
-                     help="initial weights: drawn once in NumPy and loaded into the backend")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
     parity = sub.add_parser("parity", help="check that backends compute the same function")
@@ -62,9 +69,36 @@ def build_parser() -> Parser:
         worker.add_argument(name, required=True)
     worker.add_argument("--steps", type=int, required=True)
 
-    report = sub.add_parser("report", help="tables from result records")
+    matrix = sub.add_parser("matrix", help="every task x backend x seed, one subprocess per run, resumable")
+    matrix.add_argument("--tasks", help=f"comma-separated (default: all: {','.join(tasks.names())})")
+    matrix.add_argument("--backends", help=f"comma-separated (default: all: {','.join(backends.names())})")
+    matrix.add_argument("--repeats", type=int, default=1, help="runs per combination, seeds 0..K-1")
+    _run_options(matrix)
+    matrix.add_argument("--out", default="results/runs", help="folder for the result records")
+    matrix.add_argument("--manifest", help="matrix manifest JSON (default: OUT/matrix.json)")
+    matrix.add_argument("--resume", action="store_true", help="continue the manifest's unfinished runs")
+    matrix.add_argument("--retry-failed", action="store_true", help="with --resume: re-run failed ones too")
+    matrix.add_argument("--fresh", action="store_true", help="start over even if the manifest is unfinished")
+    matrix.add_argument("--report-out", default="results/report", help="where the report goes at the end")
+    matrix.add_argument("--no-report", action="store_true", help="do not build the report at the end")
+
+    report = sub.add_parser("report", help="tables, plots and an HTML page from result records")
     report.add_argument("--runs", default="results/runs", help="folder of result records")
+    report.add_argument("--out", default="results/report", help="folder for report.md/.html and PNG plots")
     report.add_argument("--readme", help="rewrite the results section of this README")
+
+    baseline = sub.add_parser("baseline", help="store throughput figures to compare later runs against")
+    baseline_sub = baseline.add_subparsers(dest="action", required=True, parser_class=Parser)
+    save = baseline_sub.add_parser("save", help="save the latest runs' throughput (median, spread)")
+    save.add_argument("--runs", default="results/runs", help="folder of result records")
+    save.add_argument("--file", help="baseline JSON (default: results/baselines/<machine>.json)")
+
+    compare = sub.add_parser("compare", help="latest runs against a baseline; exit 1 on a slowdown")
+    compare.add_argument("--baseline", required=True, help="a file written by `baseline save`")
+    compare.add_argument("--runs", default="results/runs", help="folder of result records")
+    compare.add_argument("--threshold", type=float, default=0.10,
+                         help="smallest slowdown flagged, as a fraction (default 0.10); the measured "
+                              "noise raises it, see README")
     return parser
 
 
@@ -108,10 +142,19 @@ def _core_command(args: argparse.Namespace, argv: list[str]) -> int:
 
         print(listing.render())
         return 0
-    from harness import report
+    if args.command == "report":
+        from harness import report
 
-    print(report.main(args.runs, args.readme))
-    return 0
+        print(report.main(args.runs, args.out, args.readme))
+        return 0
+    from harness import baseline
+
+    if args.command == "baseline":
+        print(baseline.save(args.runs, args.file))
+        return 0
+    text, code = baseline.compare(args.baseline, args.runs, args.threshold)
+    print(text)
+    return code
 
 
 def _parity(args: argparse.Namespace, argv: list[str]) -> int:
@@ -160,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             return _parity(args, argv)
         if args.command == "parity-worker":
             return _parity_worker(args, argv)
+        if args.command == "matrix":
+            from harness import matrix  # standard library only: each run finds its own environment
+
+            return matrix.main(args)
         return _core_command(args, argv)
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -34,11 +34,17 @@ def validate(record: dict[str, Any]) -> None:
 def write_atomic(path: Path, record: dict[str, Any]) -> Path:
     """Write ``record`` to ``path`` through a temporary file and a rename: never a half-written file."""
     validate(record)
+    return dump_atomic(path, record)
+
+
+def dump_atomic(path: Path, obj: Any) -> Path:
+    """Write any JSON document atomically (records, matrix manifests, baselines)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, sort_keys=False, default=_jsonable)
+            json.dump(obj, f, indent=1, sort_keys=False, default=_jsonable)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())

@@ -1,65 +1,295 @@
-"""Comparison tables from result records alone, and the README's generated results section.
+"""Comparison tables, plots and an HTML page from result records alone, and the README's results section.
 
-Rows are grouped per task and scale; figures from different machines or devices are never put in one
-table, so each (task, scale, machine, device) gets its own table with one row per backend (its latest
-``ok`` run).
+Records are grouped into comparisons: one per (task, scale, epochs, machine fingerprint, device kind), so
+figures from different machines or devices never share a table, a ratio or a plot. Within a comparison
+there is one row per (backend, precision); a row uses the latest record of each seed (the repeats), and
+shows the median of the ``ok`` ones with their min-max spread. Failed and diverged records are shown as
+such (a row with no ``ok`` run shows ``n/a`` figures), and matrix manifests under the runs folder add the
+combinations that failed before writing any record. Missing fields are ``n/a``, never a crash.
+
+Writes to ``--out`` (default ``results/report/``): ``report.md``, ``report.html`` (self-contained: PNGs
+embedded as base64) and the PNGs, ``throughput-<comparison>.png`` and ``curves-<comparison>.png``.
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import json
+import os
 import re
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from harness import records
+from harness import matrix, plots, records
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+NA = "n/a"
 
 
-def _row(r: dict[str, Any]) -> dict[str, Any]:
-    metric = r["config"]["target"]["metric"]
-    be, tp, tm = r["environment"]["backend"], r["throughput"], r["timings"]
-    spread = tp.get("train_samples_per_s_epochs") or {}
-    return {
-        "backend": r["backend"],
-        "device": be["device"],
-        "kernel": be["kernel_path"],
-        "precision": be["precision"],
-        f"test {metric}": r["metrics"].get(f"test_{metric}"),
-        f"test {metric} (final)": r["metrics"].get(f"test_{metric}_final"),
-        "train samples/s": tp.get("train_samples_per_s"),
-        "train spread": (f"{spread['min']:.0f}-{spread['max']:.0f}" if spread.get("min") else None),
-        "eval samples/s": tp.get("eval_samples_per_s"),
-        "first step s": tm.get("first_step_s"),
-        "time to target s": tm.get("time_to_target_s"),
-        "wall s": tm.get("wall_s"),
-        "params": r["config"]["param_count"],
-        "versions": ", ".join(f"{k} {v}" for k, v in be["versions"].items()),
-    }
+def dig(obj: Any, *keys: str, default: Any = None) -> Any:
+    """``obj[k1][k2]...``, or ``default`` where any level is missing."""
+    for key in keys:
+        if not isinstance(obj, dict) or obj.get(key) is None:
+            return default
+        obj = obj[key]
+    return obj
 
 
-def tables(runs: Path) -> str:
-    """Markdown: one table per (task, scale, machine, device)."""
-    recs = [r for r in records.load_all(runs) if r["status"] == "ok"]
-    if not recs:
-        return f"_No finished runs under {runs}._"
-    latest: dict[tuple, dict] = {}
-    for r in recs:  # oldest first, so the latest run of a combination wins
-        env = r["environment"]
-        latest[(r["task"], r["scale"], env["machine"], env["backend"]["device"], r["backend"])] = r
-    groups: dict[tuple, list[dict]] = {}
+def device_kind(record: dict[str, Any]) -> str:
+    device = dig(record, "environment", "backend", "device")
+    if device is None:
+        return NA
+    return "cpu" if device == "cpu" else "gpu"
+
+
+def unit(metric: str | None) -> str:
+    """Throughput unit of a task: tokens/s for language models (perplexity), else samples/s."""
+    return "tokens" if metric == "perplexity" else "samples"
+
+
+@dataclass
+class Row:
+    """One backend (and precision) of a comparison: the latest record of each seed."""
+
+    backend: str
+    precision: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[dict[str, Any]]:
+        return [r for r in self.runs if r["status"] == "ok"]
+
+    @property
+    def label(self) -> str:
+        return self.backend if self.precision in ("fp32", NA) else f"{self.backend} {self.precision}"
+
+    def values(self, *keys: str) -> list[float]:
+        found = (dig(r, *keys) for r in self.ok)
+        return [v for v in found if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+    def spread(self, *keys: str) -> dict[str, float] | None:
+        vals = self.values(*keys)
+        if not vals:
+            return None
+        return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+
+
+@dataclass
+class Comparison:
+    """Records measured alike: same task, scale, epochs, machine and device kind."""
+
+    task: str
+    scale: str
+    epochs: Any
+    machine: str
+    device: str
+    rows: dict[tuple[str, str], Row] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        raw = f"{self.task}-{self.scale}-e{self.epochs}-{self.device}-{self.machine}"
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", raw)
+
+    @property
+    def sample(self) -> dict[str, Any]:
+        return next(r for row in self.rows.values() for r in row.runs)
+
+    @property
+    def metric(self) -> str | None:
+        return dig(self.sample, "config", "target", "metric")
+
+    @property
+    def title(self) -> str:
+        env = self.sample.get("environment") or {}
+        if self.device == "gpu":
+            where = dig(env, "backend", "device_name", default="GPU")
+        else:
+            where = f"{env.get('cpu', 'unknown CPU')} ({env.get('cpu_count', '?')} cores)"
+        epochs = f", {self.epochs} epoch{'s' if self.epochs != 1 else ''}" if self.epochs != NA else ""
+        return f"{self.task} / {self.scale}{epochs} on {where}, {self.device} (machine {self.machine})"
+
+    def sorted_rows(self) -> list[Row]:
+        return sorted(self.rows.values(), key=lambda r: (r.backend, r.precision))
+
+
+def group(recs: list[dict[str, Any]]) -> list[Comparison]:
+    """Comparisons from records (oldest first): the latest record of each (row, seed) is kept."""
+    latest: dict[tuple, dict[str, Any]] = {}
+    for r in recs:
+        key = (r["task"], r["scale"], dig(r, "config", "options", "epochs", default=NA),
+               dig(r, "environment", "machine", default="unknown"), device_kind(r),
+               r["backend"], dig(r, "environment", "backend", "precision",
+                                 default=dig(r, "config", "options", "precision", default=NA)), r["seed"])
+        latest[key] = r
+    comparisons: dict[tuple, Comparison] = {}
     for key, r in latest.items():
-        groups.setdefault(key[:4], []).append(r)
+        comp = comparisons.setdefault(key[:5], Comparison(*key[:5]))
+        comp.rows.setdefault(key[5:7], Row(*key[5:7])).runs.append(r)
+    for comp in comparisons.values():
+        for row in comp.rows.values():
+            row.runs.sort(key=lambda r: r["seed"])
+    return [comparisons[k] for k in sorted(comparisons, key=lambda k: tuple(map(str, k)))]
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return NA
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def fmt_spread(s: dict[str, float] | None, digits: int = 3) -> str:
+    """``median [min-max]`` across repeats, or the single value."""
+    if s is None:
+        return NA
+    if s["n"] < 2 or fmt(s["min"], digits) == fmt(s["max"], digits):
+        return fmt(s["median"], digits)
+    return f"{fmt(s['median'], digits)} [{fmt(s['min'], digits)}-{fmt(s['max'], digits)}]"
+
+
+def _status(row: Row) -> str:
+    counts: dict[str, int] = {}
+    for r in row.runs:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: kv[0] != "ok"))
+    bad = [r for r in row.runs if r["status"] != "ok"]
+    if bad:
+        error = str(bad[-1].get("error") or "no error recorded").replace("|", "/")
+        text += f" ({bad[-1]['status'].upper()}: {error[:120]})"
+    return text
+
+
+def _memory(row: Row) -> str:
+    host = row.spread("memory", "peak_host_bytes")
+    device = row.spread("memory", "peak_device_bytes")
+    if device:
+        return f"{device['median'] / 2**20:,.0f} (device)"
+    return f"{host['median'] / 2**20:,.0f}" if host else NA
+
+
+def table(comp: Comparison) -> pd.DataFrame:
+    """The comparison's rows as a frame of formatted strings."""
+    metric, u = comp.metric or "metric", unit(comp.metric)
+    rate = "samples" if u == "samples" else "tokens"
+    best = max((s["median"] for row in comp.rows.values()
+                if (s := row.spread("throughput", f"train_{rate}_per_s"))), default=None)
     out = []
-    for (task, scale, _machine, device), rows in sorted(groups.items()):
-        env = rows[0]["environment"]
-        where = env["cpu"] if device == "cpu" else env["backend"].get("device_name", device)
-        frame = pd.DataFrame([_row(r) for r in rows]).sort_values("backend")
-        out.append(f"### {task} / {scale} on {where} ({env['cpu_count']} cores), {device}\n\n"
-                   + frame.to_markdown(index=False, floatfmt=".4g"))
-    return "\n\n".join(out)
+    for row in comp.sorted_rows():
+        sample = row.ok[-1] if row.ok else row.runs[-1]
+        be = dig(sample, "environment", "backend", default={})
+        train = row.spread("throughput", f"train_{rate}_per_s")
+        reached = [r for r in row.ok if dig(r, "timings", "time_to_target_s") is not None]
+        ttt = row.spread("timings", "time_to_target_s")
+        out.append({
+            "backend": row.label,
+            "runs": _status(row),
+            "device": (be.get("device_name") or be.get("device") or NA) if be else NA,
+            f"test {metric}": fmt_spread(row.spread("metrics", f"test_{metric}"), 4),
+            "time to target s": (fmt_spread(ttt) + (f" ({len(reached)}/{len(row.ok)})"
+                                                    if len(reached) < len(row.ok) else "")
+                                 if ttt else ("not reached" if row.ok else NA)),
+            f"train {u}/s": fmt_spread(train),
+            "train rel.": f"{train['median'] / best:.2f}x" if train and best else NA,
+            f"inference {u}/s": fmt_spread(row.spread("throughput", f"eval_{rate}_per_s")),
+            "first step s": fmt_spread(row.spread("timings", "first_step_s")),
+            "peak MiB": _memory(row),
+            "params": fmt(dig(sample, "config", "param_count")),
+            "kernel": be.get("kernel_path", NA) if be else NA,
+            "versions": ", ".join(f"{k} {v}" for k, v in (be.get("versions") or {}).items()) or NA,
+        })
+    return pd.DataFrame(out)
+
+
+def unrecorded(runs: Path) -> list[dict[str, Any]]:
+    """Matrix combinations that ended without a record (e.g. an environment that could not be built)."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(Path(runs).rglob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("schema") != matrix.SCHEMA:
+            continue
+        for entry in data.get("runs", []):
+            if entry.get("status") == "failed" and not entry.get("record"):
+                found[entry.get("key", "?")] = entry
+    return list(found.values())
+
+
+@dataclass
+class Report:
+    comparisons: list[Comparison]
+    frames: list[pd.DataFrame]
+    images: list[list[Path]]
+    missing: list[dict[str, Any]]
+    runs: Path
+
+    def markdown(self, image_dir: str | None) -> str:
+        """Markdown; images linked from ``image_dir`` (relative to the file it goes in) unless None."""
+        if not self.comparisons and not self.missing:
+            return f"_No result records under {self.runs}._"
+        parts = []
+        for comp, frame, images in zip(self.comparisons, self.frames, self.images, strict=True):
+            parts.append(f"### {comp.title}\n\n{frame.to_markdown(index=False)}")
+            if image_dir is not None:
+                prefix = image_dir.rstrip("/") + "/" if image_dir else ""
+                parts.append(" ".join(f"![{p.stem}]({prefix}{p.name})" for p in images))
+        if self.missing:
+            lines = [f"- {e.get('key', '?')}: FAILED, no record: {e.get('error') or 'no error recorded'}"
+                     for e in self.missing]
+            parts.append("### Combinations without a record (n/a)\n\n" + "\n".join(lines))
+        parts.append(_NOTES)
+        return "\n\n".join(parts)
+
+    def html(self) -> str:
+        body = []
+        for comp, frame, images in zip(self.comparisons, self.frames, self.images, strict=True):
+            body.append(f"<h2>{html.escape(comp.title)}</h2>")
+            body.append(frame.to_html(index=False, escape=True, border=0, classes="runs"))
+            for p in images:
+                data = base64.b64encode(p.read_bytes()).decode("ascii")
+                body.append(f'<img alt="{html.escape(p.stem)}" src="data:image/png;base64,{data}">')
+        if self.missing:
+            body.append("<h2>Combinations without a record (n/a)</h2><ul>")
+            body += [f"<li>{html.escape(str(e.get('key')))}: FAILED, no record: "
+                     f"{html.escape(str(e.get('error') or 'no error recorded'))}</li>" for e in self.missing]
+            body.append("</ul>")
+        if not body:
+            body.append(f"<p>No result records under {html.escape(str(self.runs))}.</p>")
+        notes = html.escape(_NOTES).replace("\n", "<br>\n")
+        made = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return (
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rnnbench report</title>"
+            "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}"
+            "table.runs{border-collapse:collapse;font-size:90%}"
+            "table.runs td,table.runs th{border:1px solid #ccc;padding:3px 6px;text-align:left}"
+            "img{max-width:100%;margin:8px 0}</style></head><body>\n"
+            f"<h1>rnnbench report</h1><p>From the records under {html.escape(str(self.runs))}, made {made}."
+            "</p>\n" + "\n".join(body) + f"\n<p>{notes}</p>\n</body></html>\n"
+        )
+
+
+_NOTES = (
+    "Figures: median [min-max] across repeats (seeds 0..K-1; the latest record of each seed), from "
+    "`ok` runs only; failed and diverged runs are counted in `runs`. Throughput is steady state (the "
+    "first step, with any compilation, is `first step s`); `train rel.` is training throughput relative "
+    "to the fastest row of the same table. Tables never mix machines or devices."
+)
+
+
+def build(runs: Path, out: Path) -> Report:
+    """Tables and plots (written to ``out``) from the records under ``runs``."""
+    comps = group(records.load_all(runs))
+    out.mkdir(parents=True, exist_ok=True)
+    images = [plots.draw(comp, out) for comp in comps]
+    return Report(comps, [table(c) for c in comps], images, unrecorded(runs), runs)
 
 
 def update_readme(readme: Path, body: str) -> None:
@@ -72,8 +302,16 @@ def update_readme(readme: Path, body: str) -> None:
     readme.write_text(new)
 
 
-def main(runs: str, readme: str | None) -> str:
-    body = tables(Path(runs))
+def main(runs: str, out: str, readme: str | None) -> str:
+    """Write the report files; the Markdown (for the terminal) and where the files went."""
+    out_dir = Path(out)
+    rep = build(Path(runs), out_dir)
+    md = rep.markdown("")
+    (out_dir / "report.md").write_text(md + "\n")
+    (out_dir / "report.html").write_text(rep.html())
     if readme:
-        update_readme(Path(readme), body)
-    return body
+        rel = os.path.relpath(out_dir.resolve(), Path(readme).resolve().parent)
+        update_readme(Path(readme), rep.markdown(rel))
+    pngs = sum(len(i) for i in rep.images)
+    return (f"{rep.markdown(None)}\n\nreport: {len(rep.comparisons)} tables, {pngs} PNG plots, "
+            f"{out_dir / 'report.md'}, {out_dir / 'report.html'}")

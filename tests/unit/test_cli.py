@@ -28,6 +28,12 @@ def harness(*args: str) -> subprocess.CompletedProcess:
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["parity", "--task", "imdb", "--backends", "torch,nope"], "unknown backend(s) nope; choose from: "),
     (["parity", "--task", "nope", "--backends", "torch"], "unknown task 'nope'"),
+    (["matrix", "--tasks", "imdb,nope", "--out", "/nonexistent/x"], "unknown task 'nope'; choose from: imdb"),
+    (["matrix", "--backends", "torch,tensorflow", "--out", "/nonexistent/x"],
+     "unknown backend 'tensorflow'; choose from: "),
+    (["matrix", "--tasks", "imdb", "--scale", "huge"], "task 'imdb' has no scale 'huge'"),
+    (["compare", "--baseline", "/nonexistent/base.json"], "baseline /nonexistent/base.json not found"),
+    (["baseline", "load"], "invalid choice: 'load'"),
 ])
 def test_bad_input_is_one_line(args, message):
     result = harness(*args)
@@ -66,3 +72,11 @@ def test_no_recursion_inside_tox(monkeypatch):
     monkeypatch.setenv(dispatch.IN_TOX, "1")
     with pytest.raises(UserError, match="cannot be imported even inside tox environment 'jax'"):
         dispatch.run_in_tox("jax", ["run"], ["jax"])
+
+
+def test_cli_and_matrix_need_only_the_standard_library():
+    blocked = ("numpy", "pandas", "matplotlib", "tabulate", "tqdm")
+    code = f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\nimport harness.cli, harness.matrix"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -1,85 +1,14 @@
-"""The training loop, records and failure handling, with a scripted NumPy backend and a synthetic task."""
+"""The training loop, records and failure handling, with a scripted NumPy backend and a synthetic task
+(``tests/fakes.py``)."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-import backends
-import tasks
-from backends.base import Adapter, BackendInfo
 from harness import cli, runner
 from harness.errors import Diverged
-from tasks.base import Dataset, Scale, Split, Target, Task
-from tasks.spec import Dense, ModelSpec, Recipe
-
-
-class ScriptedAdapter(Adapter):
-    """Predicts the label (x[:, 0] >= 5) correctly once it has taken ``learn_at`` steps, and forgets it
-    after ``forget_at``; its "weights" are its step count, so checkpoints are observable."""
-
-    framework = "scripted"
-    learn_at, forget_at, nan_at = 4, 10**9, None
-
-    def build(self, spec: ModelSpec, recipe: Recipe, seed: int) -> None:
-        self.steps, self.lr = 0, None
-
-    def set_weights(self, weights):
-        self.steps = int(weights.get("steps", 0))
-
-    def get_weights(self):
-        return {"steps": np.array(self.steps)}
-
-    def train_step(self, x, y):
-        self.steps += 1
-        return float("nan") if self.steps == self.nan_at else 1.0 / self.steps
-
-    def losses(self, handles):
-        return np.asarray(handles, dtype=np.float32)
-
-    def predict(self, x):
-        sign = 1.0 if self.learn_at <= self.steps < self.forget_at else -1.0
-        return (sign * (x[:, :1] - 4.5)).astype(np.float32)
-
-    def set_lr(self, lr):
-        self.lr = lr
-
-    def synchronize(self):
-        pass
-
-    def describe(self):
-        return {"framework": "scripted", "versions": {"scripted": "1"}, "device": "cpu",
-                "device_name": "cpu", "kernel_path": "none", "precision": self.precision, "threads": 1}
-
-
-def _split(rng, n):
-    x = rng.integers(0, 10, size=(n, 3)).astype(np.int32)
-    return Split(x, (x[:, 0] >= 5).astype(np.int32))
-
-
-def _synthetic_task(epochs=3):
-    spec = ModelSpec(cell="rnn", vocab_size=10, embed_dim=2, hidden_size=2, head=(Dense(1),),
-                     loss="binary_crossentropy")
-    rng = np.random.default_rng(0)
-    data = Dataset(_split(rng, 40), _split(rng, 20), _split(rng, 30), {"source": "synthetic"})
-    scale = Scale("smoke", "synthetic", spec, Recipe(batch_size=8, epochs=epochs, eval_batch_size=16))
-    return Task(name="synthetic", description="", scales={"smoke": scale}, load=lambda *a: data,
-                metric="accuracy", target=Target("accuracy", 0.9), default_scale="smoke")
-
-
-@pytest.fixture
-def scripted(monkeypatch):
-    task = _synthetic_task()
-    info = BackendInfo("scripted", "unused:Unused", (), "core", "test double")
-    monkeypatch.setattr(tasks, "get", lambda name: task)
-    monkeypatch.setattr(backends, "get", lambda name: info)
-    monkeypatch.setattr(backends, "create", lambda info, *args: ScriptedAdapter(*args))
-    monkeypatch.setattr(tasks, "names", lambda: ["synthetic"])
-    monkeypatch.setattr(backends, "names", lambda: ["scripted"])
-    yield ScriptedAdapter
-    ScriptedAdapter.learn_at, ScriptedAdapter.forget_at, ScriptedAdapter.nan_at = 4, 10**9, None
 
 
 def test_run_writes_a_complete_record(scripted, tmp_path):
