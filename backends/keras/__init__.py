@@ -1,5 +1,5 @@
-"""Keras 3: ``Embedding``/``LSTM``/``GRU``/``SimpleRNN``/``Dense``/``Dropout`` on TensorFlow (the default Keras
-backend), JAX or PyTorch. The three share one adapter and one tox environment; each is its own backend
+"""Keras 3: ``Embedding``/``LSTM``/``GRU``/``SimpleRNN``/``Dense``/``Dropout`` on TensorFlow (the default
+Keras backend), JAX or PyTorch. The three share one adapter and one tox environment; each is its own backend
 (its own record row). Keras is imported lazily by the adapter, after ``KERAS_BACKEND`` is set."""
 
 from backends.base import BackendInfo

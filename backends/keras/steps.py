@@ -5,7 +5,8 @@ custom training loops ("Writing a training loop from scratch" in TensorFlow, JAX
 - JAX: ``jax.jit`` of a stateless step (``model.stateless_call``, ``jax.value_and_grad``,
   ``optimizer.stateless_apply``); the state lives in the engine and is written back to the Keras
   variables only when the adapter reads or changes them (``push``/``pull``).
-- PyTorch: eager (Keras' own ``jit_compile="auto"`` choice on torch): forward, ``backward``, ``optimizer.apply``.
+- PyTorch: eager (Keras' own ``jit_compile="auto"`` choice on torch): forward, ``backward``,
+  ``optimizer.apply``.
 
 Each train step returns the loss as a framework value without waiting for it; ``losses`` waits.
 """
@@ -89,7 +90,7 @@ class JaxEngine(Engine):
         def compute(trainable, non_trainable, opt_vars, x, y):
             logits, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
             loss = loss_fn(y, logits)
-            with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, opt_vars))):
+            with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, opt_vars, strict=True))):
                 scaled = optimizer.scale_loss(loss)  # reads the loss scale of fp16 training
             return scaled, (loss, non_trainable)
 

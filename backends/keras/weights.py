@@ -48,7 +48,8 @@ def to_canonical(spec: ModelSpec, model: Any) -> dict[str, np.ndarray]:
             out[f"rnn{k}/bias"] = _swap_zr(bias[0], h)
             out[f"rnn{k}/recurrent_bias"] = _swap_zr(bias[1], h)
         else:
-            out[f"rnn{k}/kernel"], out[f"rnn{k}/recurrent_kernel"], out[f"rnn{k}/bias"] = kernel, recurrent, bias
+            out[f"rnn{k}/kernel"], out[f"rnn{k}/recurrent_kernel"] = kernel, recurrent
+            out[f"rnn{k}/bias"] = bias
     for k, dense in enumerate(_denses(spec, model)):
         out[f"dense{k}/kernel"] = np_(dense.kernel)
         out[f"dense{k}/bias"] = np_(dense.bias)
