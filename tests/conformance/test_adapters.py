@@ -21,6 +21,7 @@ BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(not backends.importable(
                                                         reason=f"{', '.join(info.requires)} not installed"))
             for name, info in backends.registry().items()]
 CELLS = ("rnn", "gru", "lstm")
+KERNEL_PATHS = ("fused", "cudnn", "loop", "xla", "scan")
 RECIPE = Recipe(optimizer="adam", lr=1e-2, batch_size=8, epochs=1)
 
 
@@ -138,8 +139,10 @@ def test_describe_says_what_ran(backend):
     for key in ("framework", "versions", "device", "device_name", "kernel_path", "precision", "threads"):
         assert key in info, key
     assert info["device"].startswith("cpu") and info["precision"] == "fp32"
-    assert info["kernel_path"] == "loop"  # recurrent dropout rules fused kernels out
-    assert make(backend, spec_for("lstm")).describe()["kernel_path"] in ("fused", "cudnn", "xla", "scan")
+    # Recurrent dropout rules fused kernels out. Without it, a framework may still have no fused kernel on
+    # this device (Keras on TensorFlow/JAX runs a compiled "scan", Keras on PyTorch a Python "loop").
+    assert info["kernel_path"] in KERNEL_PATHS and info["kernel_path"] not in ("fused", "cudnn")
+    assert make(backend, spec_for("lstm")).describe()["kernel_path"] in KERNEL_PATHS
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
