@@ -98,9 +98,11 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch(backend, variant):
     adapter = make(backend, spec, recipe=replace(RECIPE, lr=0.03))
     x, y = batch(spec)
     before = loss_of(adapter, spec, x, y)
-    losses = adapter.losses([adapter.train_step(x, y) for _ in range(20)])
+    # 40 steps: after 20, the dropout-heavy onehot-sequence variant is at 0.88-0.95 of its first loss
+    # depending on the dropout masks' random stream, on every framework (torch too, for most seeds).
+    losses = adapter.losses([adapter.train_step(x, y) for _ in range(40)])
     after = loss_of(adapter, spec, x, y)
-    assert losses.shape == (20,) and np.all(np.isfinite(losses))
+    assert losses.shape == (40,) and np.all(np.isfinite(losses))
     assert after < before * 0.9, (before, after)
 
 
