@@ -21,6 +21,7 @@ BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(not backends.importable(
                                                         reason=f"{', '.join(info.requires)} not installed"))
             for name, info in backends.registry().items()]
 CELLS = ("rnn", "gru", "lstm")
+KERNEL_PATHS = ("fused", "cudnn", "loop", "xla", "scan")
 RECIPE = Recipe(optimizer="adam", lr=1e-2, batch_size=8, epochs=1)
 
 
@@ -97,9 +98,11 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch(backend, variant):
     adapter = make(backend, spec, recipe=replace(RECIPE, lr=0.03))
     x, y = batch(spec)
     before = loss_of(adapter, spec, x, y)
-    losses = adapter.losses([adapter.train_step(x, y) for _ in range(20)])
+    # 40 steps: after 20, the dropout-heavy onehot-sequence variant is at 0.88-0.95 of its first loss
+    # depending on the dropout masks' random stream, on every framework (torch too, for most seeds).
+    losses = adapter.losses([adapter.train_step(x, y) for _ in range(40)])
     after = loss_of(adapter, spec, x, y)
-    assert losses.shape == (20,) and np.all(np.isfinite(losses))
+    assert losses.shape == (40,) and np.all(np.isfinite(losses))
     assert after < before * 0.9, (before, after)
 
 
@@ -138,8 +141,10 @@ def test_describe_says_what_ran(backend):
     for key in ("framework", "versions", "device", "device_name", "kernel_path", "precision", "threads"):
         assert key in info, key
     assert info["device"].startswith("cpu") and info["precision"] == "fp32"
-    assert info["kernel_path"] == "loop"  # recurrent dropout rules fused kernels out
-    assert make(backend, spec_for("lstm")).describe()["kernel_path"] in ("fused", "cudnn", "xla", "scan")
+    # Recurrent dropout rules fused kernels out. Without it, a framework may still have no fused kernel on
+    # this device (Keras on TensorFlow/JAX runs a compiled "scan", Keras on PyTorch a Python "loop").
+    assert info["kernel_path"] in KERNEL_PATHS and info["kernel_path"] not in ("fused", "cudnn")
+    assert make(backend, spec_for("lstm")).describe()["kernel_path"] in KERNEL_PATHS
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -1,0 +1,32 @@
+"""Keras 3: ``Embedding``/``LSTM``/``GRU``/``SimpleRNN``/``Dense``/``Dropout`` on TensorFlow (the default
+Keras backend), JAX or PyTorch. The three share one adapter and one tox environment; each is its own backend
+(its own record row). Keras is imported lazily by the adapter, after ``KERAS_BACKEND`` is set."""
+
+from backends.base import BackendInfo
+
+BACKENDS = (
+    BackendInfo(
+        name="keras",
+        adapter="backends.keras.adapter:KerasAdapter",
+        requires=("keras", "tensorflow"),
+        tox_env="keras",
+        description="Keras 3.15 on TensorFlow 2.21, tf.function train step (cuDNN LSTM/GRU on a GPU)",
+        options={"keras_backend": "tensorflow"},
+    ),
+    BackendInfo(
+        name="keras-jax",
+        adapter="backends.keras.adapter:KerasAdapter",
+        requires=("keras", "jax"),
+        tox_env="keras",
+        description="Keras 3.15 on JAX, jax.jit stateless train step (recurrence as lax.scan under XLA)",
+        options={"keras_backend": "jax"},
+    ),
+    BackendInfo(
+        name="keras-torch",
+        adapter="backends.keras.adapter:KerasAdapter",
+        requires=("keras", "torch"),
+        tox_env="keras",
+        description="Keras 3.15 on PyTorch 2.13, eager train step (per-step cell loop in Python on a CPU)",
+        options={"keras_backend": "torch"},
+    ),
+)

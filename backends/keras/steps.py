@@ -1,0 +1,167 @@
+"""Compiled train and predict steps, one engine per Keras backend, in the ways Keras documents for
+custom training loops ("Writing a training loop from scratch" in TensorFlow, JAX and PyTorch).
+
+- TensorFlow: a ``tf.function`` (XLA when ``jit`` is set) around ``GradientTape`` and ``optimizer.apply``.
+- JAX: ``jax.jit`` of a stateless step (``model.stateless_call``, ``jax.value_and_grad``,
+  ``optimizer.stateless_apply``); the state lives in the engine and is written back to the Keras
+  variables only when the adapter reads or changes them (``push``/``pull``).
+- PyTorch: eager (Keras' own ``jit_compile="auto"`` choice on torch): forward, ``backward``,
+  ``optimizer.apply``.
+
+Each train step returns the loss as a framework value without waiting for it; ``losses`` waits.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+
+class Engine:
+    def __init__(self, keras: ModuleType, model: Any, optimizer: Any, loss_fn: Any, jit: bool) -> None:
+        self.keras, self.model, self.optimizer, self.loss_fn, self.jit = keras, model, optimizer, loss_fn, jit
+        optimizer.build(model.trainable_variables)
+
+    def push(self) -> None:
+        """Write the engine's state to the Keras variables (before they are read)."""
+
+    def pull(self) -> None:
+        """Read the engine's state from the Keras variables (after they were changed)."""
+
+    def train(self, x: np.ndarray, y: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def losses(self, handles: list[Any]) -> np.ndarray:
+        ops = self.keras.ops
+        return np.asarray(ops.convert_to_numpy(ops.stack(handles)), dtype=np.float32).reshape(len(handles))
+
+    def synchronize(self) -> None:
+        pass
+
+
+class TensorFlowEngine(Engine):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        import tensorflow as tf
+
+        self.tf = tf
+        model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
+        trainable = model.trainable_variables
+
+        @tf.function(jit_compile=self.jit, reduce_retracing=True)
+        def train(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+                scaled = optimizer.scale_loss(loss)
+            optimizer.apply(tape.gradient(scaled, trainable), trainable)
+            return loss
+
+        @tf.function(jit_compile=self.jit, reduce_retracing=True)
+        def predict(x):
+            return model(x, training=False)
+
+        self._train, self._predict = train, predict
+
+    def train(self, x: np.ndarray, y: np.ndarray) -> Any:
+        return self._train(self.tf.convert_to_tensor(x), self.tf.convert_to_tensor(y))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self._predict(self.tf.convert_to_tensor(x)).numpy()
+
+    def synchronize(self) -> None:
+        sync = getattr(getattr(self.tf.test, "experimental", None), "sync_devices", None)
+        if sync is not None and self.tf.config.list_logical_devices("GPU"):
+            sync()
+
+
+class JaxEngine(Engine):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        import jax
+
+        self.jax = jax
+        keras, model, optimizer, loss_fn = self.keras, self.model, self.optimizer, self.loss_fn
+
+        def compute(trainable, non_trainable, opt_vars, x, y):
+            logits, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
+            loss = loss_fn(y, logits)
+            with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, opt_vars, strict=True))):
+                scaled = optimizer.scale_loss(loss)  # reads the loss scale of fp16 training
+            return scaled, (loss, non_trainable)
+
+        grad_fn = jax.value_and_grad(compute, has_aux=True)
+
+        def train(state, x, y):
+            trainable, non_trainable, opt_vars = state
+            (_, (loss, non_trainable)), grads = grad_fn(trainable, non_trainable, opt_vars, x, y)
+            trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
+            return loss, (trainable, non_trainable, opt_vars)
+
+        def predict(trainable, non_trainable, x):
+            return model.stateless_call(trainable, non_trainable, x, training=False)[0]
+
+        self._train, self._predict = jax.jit(train), jax.jit(predict)
+        self._last: Any = None
+        self.pull()
+
+    def pull(self) -> None:
+        self.state = (
+            [v.value for v in self.model.trainable_variables],
+            [v.value for v in self.model.non_trainable_variables],
+            [v.value for v in self.optimizer.variables],
+        )
+
+    def push(self) -> None:
+        trainable, non_trainable, opt_vars = self.state
+        for variables, values in ((self.model.trainable_variables, trainable),
+                                  (self.model.non_trainable_variables, non_trainable),
+                                  (self.optimizer.variables, opt_vars)):
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+
+    def train(self, x: np.ndarray, y: np.ndarray) -> Any:
+        loss, self.state = self._train(self.state, x, y)
+        self._last = loss
+        return loss
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._predict(self.state[0], self.state[1], x))
+
+    def synchronize(self) -> None:
+        self.jax.block_until_ready(self.state)
+
+
+class TorchEngine(Engine):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        import torch
+
+        self.torch = torch
+
+    def train(self, x: np.ndarray, y: np.ndarray) -> Any:
+        ops, model, optimizer = self.keras.ops, self.model, self.optimizer
+        x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
+        loss = self.loss_fn(y, model(x, training=True))
+        model.zero_grad()
+        optimizer.scale_loss(loss).backward()
+        trainable = model.trainable_weights
+        with self.torch.no_grad():
+            optimizer.apply([v.value.grad for v in trainable], trainable)
+        return loss.detach()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        with self.torch.no_grad():
+            return self.keras.ops.convert_to_numpy(self.model(self.keras.ops.convert_to_tensor(x),
+                                                              training=False))
+
+    def synchronize(self) -> None:
+        if self.torch.cuda.is_available() and self.torch.cuda.is_initialized():
+            self.torch.cuda.synchronize()
+
+
+ENGINES = {"tensorflow": TensorFlowEngine, "jax": JaxEngine, "torch": TorchEngine}

@@ -1,0 +1,45 @@
+"""Keras-specific checks: what each Keras backend records it ran, and the recipe's L2 weight decay."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import backends
+from tests.conformance.test_adapters import RECIPE, batch, make, spec_for
+
+KERAS = [pytest.param(name, marks=pytest.mark.skipif(not backends.importable(info),
+                                                     reason=f"{', '.join(info.requires)} not installed"))
+         for name, info in backends.registry().items() if name.startswith("keras")]
+
+# On a CPU: the recurrence Keras 3.15 runs, and whether the step is XLA-compiled.
+ON_CPU = {"keras": ("scan", False), "keras-jax": ("scan", True), "keras-torch": ("loop", False)}
+
+
+@pytest.mark.parametrize("backend", KERAS)
+def test_keras_records_backend_kernel_path_and_xla(backend):
+    for variant in ("classify", "recurrent-dropout"):
+        info = make(backend, spec_for("lstm", variant)).describe()
+        assert (info["kernel_path"], info["xla"]) == ON_CPU[backend]
+        assert info["keras_backend"] == backends.get(backend).options["keras_backend"]
+        assert info["framework"] == "keras" and info["versions"]["keras"].startswith("3.")
+    assert "recurrent dropout" in info["kernel_detail"]
+
+
+@pytest.mark.parametrize("backend", KERAS)
+def test_weight_decay_is_l2_added_to_the_gradient(backend):
+    """SGD with L2 decay d moves each weight by an extra -lr * d * w (PyTorch's weight_decay semantics)."""
+    spec = spec_for("rnn", "binary")
+    x, y = batch(spec)
+    recipe = replace(RECIPE, optimizer="sgd", lr=0.1)
+    after = {}
+    for decay in (0.0, 0.5):
+        adapter = make(backend, spec, seed=1, recipe=replace(recipe, weight_decay=decay))
+        before = adapter.get_weights()
+        adapter.losses([adapter.train_step(x, y)])
+        after[decay] = adapter.get_weights()
+    for name, w in before.items():
+        expected = -0.1 * 0.5 * w
+        np.testing.assert_allclose(after[0.5][name] - after[0.0][name], expected, atol=1e-6, err_msg=name)
