@@ -29,6 +29,12 @@ def dropout(key: jax.Array, x: jax.Array, rate: float, shape: tuple[int, ...] | 
     return x * (mask.astype(x.dtype) / jnp.asarray(keep, x.dtype))
 
 
+def cudnn_lstm_weights(kernel: jax.Array, recurrent_kernel: jax.Array, bias: jax.Array) -> jax.Array:
+    """One canonical LSTM layer as cuDNN's flat weight vector (``jax.experimental.rnn`` layout):
+    W_ih (4H, in), W_hh (4H, H), b_ih, b_hh, gates i,f,g,o like canonical; b_hh is zero."""
+    return jnp.concatenate([kernel.T.ravel(), recurrent_kernel.T.ravel(), bias, jnp.zeros_like(bias)])
+
+
 class Recurrence(nnx.Module):
     """One recurrent layer (rnn/gru/lstm) with canonical parameters."""
 
@@ -85,10 +91,7 @@ class Recurrence(nnx.Module):
         from jax.experimental import rnn
 
         b, h = x.shape[0], self.hidden_size
-        weights = jnp.concatenate([
-            self.kernel[...].T.ravel(), self.recurrent_kernel[...].T.ravel(),
-            self.bias[...], jnp.zeros_like(self.bias[...]),
-        ])
+        weights = cudnn_lstm_weights(self.kernel[...], self.recurrent_kernel[...], self.bias[...])
         zeros = jnp.zeros((1, b, h), x.dtype)
         lengths = jnp.full((b,), x.shape[1], jnp.int32)
         y, _, _ = rnn.lstm(x, zeros, zeros, weights, lengths, input_size=self.input_size, hidden_size=h,
