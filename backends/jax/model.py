@@ -107,8 +107,10 @@ class RecurrentNet(nnx.Module):
 
     def __init__(self, spec: ModelSpec, dtype=jnp.float32, unroll: int = 1) -> None:
         self.spec, self.dtype = spec, dtype
-        rngs = nnx.Rngs(0)  # placeholder values only: real weights always come from set_weights
-        self.embedding = (nnx.Embed(spec.vocab_size, spec.embed_dim, dtype=dtype, rngs=rngs)
+        # zeros: real weights always come from set_weights (random placeholders cost seconds of compiling)
+        rngs, zeros = nnx.Rngs(0), nnx.initializers.zeros
+        self.embedding = (nnx.Embed(spec.vocab_size, spec.embed_dim, dtype=dtype, embedding_init=zeros,
+                                    rngs=rngs)
                           if spec.input == "embedding" else None)
         width = spec.input_size
         layers = []
@@ -119,7 +121,8 @@ class RecurrentNet(nnx.Module):
         dense = []
         for layer in spec.head:
             if isinstance(layer, Dense):
-                dense.append(nnx.Linear(width, layer.units, dtype=dtype, rngs=rngs))
+                dense.append(nnx.Linear(width, layer.units, dtype=dtype, kernel_init=zeros, bias_init=zeros,
+                                        rngs=rngs))
                 width = layer.units
         self.dense = nnx.List(dense)
 
