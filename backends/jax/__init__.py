@@ -1,0 +1,18 @@
+"""JAX/Flax: an ``nnx`` model with hand-written cells over ``jax.lax.scan`` (cuDNN LSTM on a GPU), optax.
+
+The package is named ``jax`` like the framework; its modules use absolute imports, so ``import jax``
+inside them is the real JAX (``backends/`` itself is never on ``sys.path``).
+"""
+
+from backends.base import BackendInfo
+
+BACKENDS = (
+    BackendInfo(
+        name="jax",
+        adapter="backends.jax.adapter:JaxAdapter",
+        requires=("jax", "flax", "optax"),
+        tox_env="jax",
+        description="JAX 0.10 / Flax 0.12 nnx + optax, one jitted step, lax.scan cells "
+                    "(cuDNN LSTM on a GPU)",
+    ),
+)

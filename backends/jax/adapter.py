@@ -1,0 +1,192 @@
+"""The JAX/Flax adapter: device selection, mixed precision, one jitted train step, predict.
+
+The training step (forward, loss, gradients, optimizer update, and the dropout key split) is one
+``jax.jit`` of a pure function over the parameter and optimizer-state pytrees (``nnx.split``/``nnx.merge``
+inside the trace), with those buffers donated. ``train_step`` only dispatches it: the loss comes back as a
+device array, and nothing waits until the harness calls ``losses`` or ``synchronize``. Compilation
+happens on the first call (the harness' first-step time), never in ``build``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import jaxlib
+import numpy as np
+import optax
+from flax import nnx
+
+from backends.base import Adapter, BackendError
+from backends.jax import train, weights
+from backends.jax.model import RecurrentNet
+from tasks.spec import ModelSpec, Recipe
+
+_DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
+_SCALE_PERIOD = 2000  # fp16 dynamic loss scaling: double the scale after this many finite steps
+_UNROLL = int(os.environ.get("RNNBENCH_JAX_UNROLL", "1"))  # lax.scan unroll factor (tuning knob)
+
+
+def _gpus() -> list[jax.Device]:
+    try:
+        return jax.devices("gpu")
+    except RuntimeError:
+        return []
+
+
+class JaxAdapter(Adapter):
+    framework = "jax"
+
+    def __init__(self, device: str = "auto", precision: str = "fp32", **options: Any) -> None:
+        super().__init__(device, precision, **options)
+        gpus = _gpus() if device != "cpu" else []
+        if device == "gpu" and not gpus:
+            raise BackendError(
+                f"--device gpu: JAX sees no GPU (jax {jax.__version__}, backend "
+                f"{jax.default_backend()!r}; a CUDA build of jaxlib, e.g. jax[cuda12], is needed); "
+                "use --device cpu, or run on a GPU machine with CUDA-enabled JAX"
+            )
+        self.device = gpus[0] if gpus else jax.devices("cpu")[0]
+        self.on_gpu = self.device.platform in ("gpu", "cuda", "rocm")
+        if precision == "fp16" and not self.on_gpu:
+            raise BackendError("--precision fp16 needs a GPU (loss scaling); use bf16 or fp32 on a CPU")
+        self.dtype = _DTYPES[precision]
+
+    # -- build ---------------------------------------------------------------------------------------
+
+    def build(self, spec: ModelSpec, recipe: Recipe, seed: int) -> None:
+        self.spec, self.recipe = spec, recipe
+        model = RecurrentNet(spec, self.dtype, unroll=_UNROLL)
+        # the fused kernel: LSTM only, no recurrent dropout (cuDNN has none), fp32 only in JAX
+        self.cudnn = self.on_gpu and spec.cell == "lstm" and spec.fused_ok and self.precision == "fp32"
+        model.use_cudnn(self.cudnn)
+        self.graphdef, params = nnx.split(model, nnx.Param)
+        self.tx = train.optimizer(recipe)
+        with jax.default_device(self.device):
+            self.params = jax.device_put(params, self.device)
+            self.opt_state = jax.device_put(self.tx.init(self.params), self.device)
+            self.key = jax.device_put(jax.random.key(seed), self.device)
+            # fp16 dynamic loss scale and the count of finite steps since it last changed
+            self.scaler = (jax.device_put((jnp.float32(2.0 ** 15), jnp.int32(0)), self.device)
+                           if self.precision == "fp16" else None)
+        self.set_lr(recipe.lr)
+        self._step = jax.jit(self._step_fn(), donate_argnums=(0, 1, 2, 3))
+        self._predict = jax.jit(self._predict_fn())
+        self._last: Any = None
+
+    def _step_fn(self):
+        graphdef, tx, spec, fp16 = self.graphdef, self.tx, self.spec, self.precision == "fp16"
+
+        def loss_fn(params, key, x, y, scale):
+            logits = nnx.merge(graphdef, params)(x, key=key)
+            value = train.loss(spec, logits, y)
+            return value * scale, value
+
+        def step(params, opt_state, key, scaler, x, y):
+            key, sub = jax.random.split(key)
+            scale = scaler[0] if fp16 else jnp.float32(1.0)
+            grads, loss = jax.grad(loss_fn, has_aux=True)(params, sub, x, y, scale)
+            if fp16:
+                grads = jax.tree.map(lambda g: g / scale, grads)
+            updates, new_opt_state = tx.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            if fp16:  # skip the update and halve the scale on overflow; double it after a quiet period
+                finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+                keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)  # noqa: E731
+                new_params, new_opt_state = keep(new_params, params), keep(new_opt_state, opt_state)
+                good = jnp.where(finite, scaler[1] + 1, 0)
+                grow = good >= _SCALE_PERIOD
+                scaler = (jnp.where(finite, jnp.where(grow, scale * 2, scale), scale / 2),
+                          jnp.where(grow, 0, good))
+            return new_params, new_opt_state, key, scaler, loss
+
+        return step
+
+    def _predict_fn(self):
+        graphdef = self.graphdef
+
+        def predict(params, x):
+            return nnx.merge(graphdef, params)(x)
+
+        return predict
+
+    # -- weights -------------------------------------------------------------------------------------
+
+    def _model(self) -> RecurrentNet:
+        return nnx.merge(self.graphdef, self.params)
+
+    def set_weights(self, canonical: dict[str, np.ndarray]) -> None:
+        model = self._model()
+        weights.from_canonical(model, canonical)
+        self.params = jax.device_put(nnx.state(model, nnx.Param), self.device)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return weights.to_canonical(self._model())
+
+    # -- steps ---------------------------------------------------------------------------------------
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> jax.Array:
+        self.params, self.opt_state, self.key, self.scaler, loss = self._step(
+            self.params, self.opt_state, self.key, self.scaler, x, y)
+        self._last = loss
+        return loss
+
+    def losses(self, handles: list[Any]) -> np.ndarray:
+        return np.asarray(jax.device_get(handles), dtype=np.float32).reshape(len(handles))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        self._last = out = self._predict(self.params, x)
+        return np.asarray(out, dtype=np.float32)
+
+    def set_lr(self, lr: float) -> None:
+        # a float32 scalar like the one it replaces: same abstract value, so no recompilation
+        self.opt_state.hyperparams["learning_rate"] = jax.device_put(np.float32(lr), self.device)
+
+    def synchronize(self) -> None:
+        jax.block_until_ready((self.params, self.opt_state, self._last))
+
+    def compiled_steps(self) -> int:
+        """How many versions of the train step XLA compiled (1 in a healthy run)."""
+        return self._step._cache_size()
+
+    # -- what ran ------------------------------------------------------------------------------------
+
+    def kernel_path(self) -> str:
+        if not self.spec.fused_ok:
+            return "loop"  # recurrent dropout: per-step cell with a mask, in lax.scan
+        return "cudnn" if self.cudnn else "scan"
+
+    def describe(self) -> dict[str, Any]:
+        path = self.kernel_path()
+        versions = {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
+                    "optax": optax.__version__}
+        detail = {
+            "loop": "recurrent dropout: hand-written cell per step in jax.lax.scan, inside one jax.jit",
+            "scan": "hand-written cell in jax.lax.scan (input projection precomputed), inside one jax.jit",
+            "cudnn": "jax.experimental.rnn.lstm (fused cuDNN LSTM) per layer, inside one jax.jit",
+        }[path]
+        if self.on_gpu and path == "scan" and self.spec.cell == "lstm" and self.precision != "fp32":
+            detail += f" (cuDNN LSTM is fp32-only in JAX; {self.precision} runs the scan)"
+        info: dict[str, Any] = {
+            "framework": "jax",
+            "versions": versions,
+            "device": "cpu" if not self.on_gpu else f"{self.device.platform}:{self.device.id}",
+            "device_name": getattr(self.device, "device_kind", "cpu") if self.on_gpu else "cpu",
+            "kernel_path": path,
+            "kernel_detail": detail,
+            "precision": self.precision,
+            "threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "xla_jit": not jax.config.jax_disable_jit,
+            "scan_unroll": _UNROLL,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        }
+        return info
+
+    def peak_device_memory(self) -> int | None:
+        if not self.on_gpu:
+            return None
+        stats = self.device.memory_stats() or {}
+        return stats.get("peak_bytes_in_use")

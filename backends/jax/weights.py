@@ -1,0 +1,41 @@
+"""Flax parameters <-> canonical weights (``backends.canonical``).
+
+The model keeps the canonical layout: recurrent layers store ``kernel`` (in, G*H), ``recurrent_kernel``
+(H, G*H), ``bias`` and (GRU) ``recurrent_bias`` in the canonical gate order; ``nnx.Linear`` stores
+``kernel`` (in, out) and ``nnx.Embed`` ``embedding`` (vocab, dim). Conversion is a copy.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from backends import canonical
+from backends.jax.model import RecurrentNet
+
+
+def _params(model: RecurrentNet) -> dict[str, object]:
+    """Canonical name -> the ``nnx.Param`` that holds it."""
+    out: dict[str, object] = {}
+    if model.embedding is not None:
+        out["embedding"] = model.embedding.embedding
+    for k, layer in enumerate(model.layers):
+        out[f"rnn{k}/kernel"] = layer.kernel
+        out[f"rnn{k}/recurrent_kernel"] = layer.recurrent_kernel
+        out[f"rnn{k}/bias"] = layer.bias
+        if layer.recurrent_bias is not None:
+            out[f"rnn{k}/recurrent_bias"] = layer.recurrent_bias
+    for k, linear in enumerate(model.dense):
+        out[f"dense{k}/kernel"] = linear.kernel
+        out[f"dense{k}/bias"] = linear.bias
+    return out
+
+
+def to_canonical(model: RecurrentNet) -> dict[str, np.ndarray]:
+    return {name: np.array(param[...], dtype=np.float32) for name, param in _params(model).items()}
+
+
+def from_canonical(model: RecurrentNet, weights: dict[str, np.ndarray]) -> None:
+    canonical.check(model.spec, weights)
+    for name, param in _params(model).items():
+        param[...] = jnp.asarray(np.asarray(weights[name], dtype=np.float32))
