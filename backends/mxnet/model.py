@@ -113,10 +113,7 @@ class RecurrentNet(gluon.HybridBlock):
 
     def hybrid_forward(self, F, x):
         spec = self.spec
-        if self.embedding is not None:
-            h = self.embedding(x)
-        else:
-            h = F.one_hot(x, depth=spec.vocab_size)
+        h = self.embedding(x) if self.embedding is not None else F.one_hot(x, depth=spec.vocab_size)
         if spec.embed_dropout:
             h = F.Dropout(h, p=spec.embed_dropout)
         if spec.input_dropout:  # one mask per sequence, shared over time (axis 1)
