@@ -26,7 +26,11 @@ def _cuda_build() -> bool:
 
 
 def _omp_threads() -> int | None:
-    """OpenMP's thread count for MXNet's operators (MXNet links the system libgomp)."""
+    """OpenMP threads per MXNet operator. MXNet picks them when it starts: ``MXNET_OMP_MAX_THREADS``, else
+    ``OMP_NUM_THREADS``, else half the processors (it assumes hyper-threading on x86, so a 2-core VM
+    without it gets 1), and sets that on the main thread, where libgomp reports it."""
+    if os.environ.get("MXNET_OMP_MAX_THREADS", "").isdigit():
+        return int(os.environ["MXNET_OMP_MAX_THREADS"])
     try:
         return int(ctypes.CDLL("libgomp.so.1").omp_get_max_threads())
     except (OSError, AttributeError):
