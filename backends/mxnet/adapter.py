@@ -1,0 +1,139 @@
+"""The MXNet adapter: device selection, hybridized train and predict steps.
+
+MXNet executes asynchronously: ``train_step`` returns the loss NDArray without waiting for it,
+``losses`` and ``predict`` wait for their own results, and ``synchronize`` (``mx.nd.waitall()``) waits for
+everything queued, which the harness calls before reading a clock.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from backends.base import Adapter, BackendError
+from backends.mxnet import train, weights
+from backends.mxnet.model import RecurrentNet, TrainNet
+from tasks.spec import ModelSpec, Recipe
+
+
+def _cuda_build() -> bool:
+    return bool(mx.runtime.Features().is_enabled("CUDA"))
+
+
+def _omp_threads() -> int | None:
+    """OpenMP threads per MXNet operator. MXNet picks them when it starts: ``MXNET_OMP_MAX_THREADS``, else
+    ``OMP_NUM_THREADS``, else half the processors (it assumes hyper-threading on x86, so a 2-core VM
+    without it gets 1), and sets that on the main thread, where libgomp reports it."""
+    if os.environ.get("MXNET_OMP_MAX_THREADS", "").isdigit():
+        return int(os.environ["MXNET_OMP_MAX_THREADS"])
+    try:
+        return int(ctypes.CDLL("libgomp.so.1").omp_get_max_threads())
+    except (OSError, AttributeError):
+        return None
+
+
+class MXNetAdapter(Adapter):
+    framework = "mxnet"
+
+    def __init__(self, device: str = "auto", precision: str = "fp32", **options: Any) -> None:
+        super().__init__(device, precision, **options)
+        gpus = mx.context.num_gpus() if _cuda_build() else 0
+        if device == "gpu" and not gpus:
+            why = ("this MXNet build has no CUDA support" if not _cuda_build()
+                   else "MXNet sees no CUDA GPU (mx.context.num_gpus() is 0)")
+            raise BackendError(
+                f"--device gpu: {why} (mxnet {mx.__version__}); MXNet's GPU wheels stop at CUDA 11.7 "
+                "(mxnet-cu117 1.9.1, the last release), so no current GPU build exists; use --device cpu"
+            )
+        if precision != "fp32":
+            raise BackendError(f"--precision {precision}: the mxnet backend runs fp32 only (MXNet's AMP is "
+                               "GPU-only and not wired up here); use --precision fp32")
+        self.ctx = mx.gpu(0) if gpus and device != "cpu" else mx.cpu()
+
+    def build(self, spec: ModelSpec, recipe: Recipe, seed: int) -> None:
+        mx.random.seed(seed)  # dropout masks; seeds every device's generator
+        self.spec, self.recipe = spec, recipe
+        self.net = RecurrentNet(spec)
+        self.net.initialize(mx.init.Xavier(), ctx=self.ctx)  # overwritten by set_weights
+        self.train_net = TrainNet(self.net, train.loss(spec))
+        self.params = list(self.net.collect_params().values())
+        self.trainer = gluon.Trainer(self.net.collect_params(), train.optimizer(recipe), kvstore=None,
+                                     update_on_kvstore=False)
+        self._steps: int | None = None
+
+    def _hybridize(self, steps: int) -> None:
+        """(Re)build the cached graphs; the per-step loop unrolls ``steps`` time steps into them."""
+        if steps != self._steps:
+            if not self.spec.fused_ok:
+                self.net.rnn.steps = steps
+            self.train_net.hybridize(static_alloc=True, static_shape=True)  # also hybridizes self.net
+            self._steps = steps
+
+    def set_weights(self, canonical: dict[str, np.ndarray]) -> None:
+        weights.from_canonical(self.net, canonical, self.ctx)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return weights.to_canonical(self.net)
+
+    def _array(self, a: np.ndarray, dtype: str) -> mx.nd.NDArray:
+        return mx.nd.array(a, ctx=self.ctx, dtype=dtype)
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> mx.nd.NDArray:
+        self._hybridize(x.shape[1])
+        xb, yb = self._array(x, "int32"), self._array(y, "float32")
+        with autograd.record():
+            loss = self.train_net(xb, yb)
+        loss.backward()
+        if self.recipe.clip_norm:
+            grads = [p.grad(self.ctx) for p in self.params if p.grad_req != "null"]
+            gluon.utils.clip_global_norm(grads, self.recipe.clip_norm, check_isfinite=False)
+        self.trainer.step(1)  # the loss is already the batch mean: no further rescaling
+        return loss
+
+    def losses(self, handles: list[Any]) -> np.ndarray:
+        return mx.nd.concat(*handles, dim=0).asnumpy().astype(np.float32)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        self._hybridize(x.shape[1])
+        return self.net(self._array(x, "int32")).asnumpy().astype(np.float32, copy=False)
+
+    def set_lr(self, lr: float) -> None:
+        self.trainer.set_learning_rate(lr)
+
+    def synchronize(self) -> None:
+        mx.nd.waitall()
+
+    def kernel_path(self) -> str:
+        if not self.spec.fused_ok:
+            return "loop"  # recurrent dropout: per-step cell unrolled in the graph
+        return "cudnn" if self.ctx.device_type == "gpu" else "fused"
+
+    def describe(self) -> dict[str, Any]:
+        features = mx.runtime.Features()
+        onednn = features.is_enabled("MKLDNN")
+        cell = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[self.spec.cell]
+        detail = {
+            "loop": "per-step LoopRecurrence unrolled in a hybridized graph (recurrent dropout)",
+            "cudnn": f"gluon.rnn.{cell} (RNN operator on cuDNN), hybridized",
+            "fused": f"gluon.rnn.{cell} (fused RNN operator"
+                     + (", oneDNN build" if onednn else "") + "), hybridized",
+        }[self.kernel_path()]
+        gpu = self.ctx.device_type == "gpu"
+        return {
+            "framework": "mxnet",
+            "versions": {"mxnet": mx.__version__, "numpy": np.__version__},
+            "device": f"gpu:{self.ctx.device_id}" if gpu else "cpu",
+            "device_name": f"gpu {self.ctx.device_id}" if gpu else "cpu",
+            "kernel_path": self.kernel_path(),
+            "kernel_detail": detail,
+            "precision": self.precision,
+            "threads": _omp_threads(),
+            "features": sorted(k for k in features if features.is_enabled(k)),
+            "env": {k: v for k, v in os.environ.items()
+                    if k.startswith("MXNET_") or k in ("OMP_NUM_THREADS",)},
+        }

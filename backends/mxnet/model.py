@@ -1,0 +1,137 @@
+"""A Gluon ``HybridBlock`` built from a :class:`~tasks.spec.ModelSpec`.
+
+The recurrence is ``gluon.rnn.LSTM``/``GRU``/``RNN`` with ``layout="NTC"`` (the fused RNN operator) unless
+the spec asks for recurrent dropout, which the fused operator cannot do: then :class:`LoopRecurrence`
+runs the same equations step by step, with parameters of the same names and layouts
+(``l{k}_i2h_weight`` ...), so weights load either way. Dropout ops are active only inside
+``autograd.record()`` (training mode), as everywhere in Gluon.
+"""
+
+from __future__ import annotations
+
+import mxnet as mx
+from mxnet import gluon
+from mxnet.gluon import nn, rnn
+
+from tasks.spec import Dense, ModelSpec
+
+_FUSED = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+class LoopRecurrence(gluon.HybridBlock):
+    """Per-step recurrence with one recurrent-dropout mask per sequence on the carried hidden state
+    (Keras' ``recurrent_dropout``: the mask multiplies ``h`` only where it enters the recurrent matmul).
+
+    The number of time steps is unrolled into the graph: set ``steps`` (and re-hybridize) before a call
+    with a new sequence length; imperative calls read it from the input.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
+                 layer_dropout: float, recurrent_dropout: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
+        self.layer_dropout, self.recurrent_dropout = layer_dropout, recurrent_dropout
+        self.steps: int | None = None
+        g = _GATES[cell] * hidden_size
+        with self.name_scope():
+            for k in range(num_layers):
+                width = input_size if k == 0 else hidden_size
+                for name, shape in ((f"l{k}_i2h_weight", (g, width)), (f"l{k}_h2h_weight", (g, hidden_size)),
+                                    (f"l{k}_i2h_bias", (g,)), (f"l{k}_h2h_bias", (g,))):
+                    setattr(self, name, self.params.get(name, shape=shape, init="zeros"))
+
+    def hybrid_forward(self, F, x, **params):
+        steps = x.shape[1] if isinstance(x, mx.nd.NDArray) else self.steps
+        if not steps:
+            raise RuntimeError("LoopRecurrence.steps must be set before a symbolic (hybridized) call")
+        for k in range(self.num_layers):
+            if k and self.layer_dropout:
+                x = F.Dropout(x, p=self.layer_dropout)
+            x = self._layer(F, x, k, steps, params)
+        return x
+
+    def _layer(self, F, x, k, steps, params):
+        hidden, g = self.hidden_size, _GATES[self.cell] * self.hidden_size
+        w_hh, b_hh = params[f"l{k}_h2h_weight"], params[f"l{k}_h2h_bias"]
+        gi = F.FullyConnected(x, params[f"l{k}_i2h_weight"], params[f"l{k}_i2h_bias"], num_hidden=g,
+                              flatten=False)
+        gis = F.split(gi, num_outputs=steps, axis=1, squeeze_axis=True) if steps > 1 else [
+            F.squeeze(gi, axis=1)]
+        h = F.zeros_like(F.slice_axis(gis[0], axis=1, begin=0, end=hidden))
+        c = h
+        mask = F.Dropout(F.ones_like(h), p=self.recurrent_dropout) if self.recurrent_dropout else None
+        outputs = []
+        for t in range(steps):
+            hd = h * mask if mask is not None else h
+            gh = F.FullyConnected(hd, w_hh, b_hh, num_hidden=g)
+            if self.cell == "lstm":
+                i, f, cand, o = F.split(gis[t] + gh, num_outputs=4, axis=1)
+                c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(cand)
+                h = F.sigmoid(o) * F.tanh(c)
+            elif self.cell == "gru":
+                ir, iz, in_ = F.split(gis[t], num_outputs=3, axis=1)
+                hr, hz, hn = F.split(gh, num_outputs=3, axis=1)
+                r, z = F.sigmoid(ir + hr), F.sigmoid(iz + hz)
+                h = (1 - z) * F.tanh(in_ + r * hn) + z * h
+            else:
+                h = F.tanh(gis[t] + gh)
+            outputs.append(h)
+        return F.stack(*outputs, axis=1)
+
+
+class RecurrentNet(gluon.HybridBlock):
+    """Embedding or one-hot input, dropouts, a recurrence and a Dense head, as the spec lays them out.
+    Input: token ids (batch, time); output: logits (batch, out) or (batch, time, out)."""
+
+    def __init__(self, spec: ModelSpec, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        with self.name_scope():
+            self.embedding = (nn.Embedding(spec.vocab_size, spec.embed_dim)
+                              if spec.input == "embedding" else None)
+            args = (spec.hidden_size, spec.num_layers)
+            if spec.fused_ok:
+                extra = {"activation": "tanh"} if spec.cell == "rnn" else {}  # rnn.RNN defaults to relu
+                self.rnn = _FUSED[spec.cell](*args, layout="NTC", dropout=spec.layer_dropout,
+                                             input_size=spec.input_size, **extra)
+            else:
+                self.rnn = LoopRecurrence(spec.cell, spec.input_size, *args, spec.layer_dropout,
+                                          spec.recurrent_dropout)
+            self.head = nn.HybridSequential()
+            width = spec.hidden_size
+            for layer in spec.head:
+                if isinstance(layer, Dense):
+                    self.head.add(nn.Dense(layer.units, activation="relu" if layer.activation == "relu"
+                                           else None, flatten=False, in_units=width))
+                    width = layer.units
+                else:
+                    self.head.add(nn.Dropout(layer.rate))
+
+    def denses(self) -> list[nn.Dense]:
+        return [block for block in self.head if isinstance(block, nn.Dense)]
+
+    def hybrid_forward(self, F, x):
+        spec = self.spec
+        h = self.embedding(x) if self.embedding is not None else F.one_hot(x, depth=spec.vocab_size)
+        if spec.embed_dropout:
+            h = F.Dropout(h, p=spec.embed_dropout)
+        if spec.input_dropout:  # one mask per sequence, shared over time (axis 1)
+            h = F.Dropout(h, p=spec.input_dropout, axes=(1,))
+        out = self.rnn(h)
+        if spec.output == "last":
+            # (not F.SequenceLast: its CPU backward segfaults in MXNet 1.9.1)
+            out = F.squeeze(F.slice_axis(out, axis=1, begin=-1, end=None), axis=1)
+        return self.head(out)
+
+
+class TrainNet(gluon.HybridBlock):
+    """The model and its mean loss in one graph, so a training step is one hybridized call."""
+
+    def __init__(self, net: RecurrentNet, loss: gluon.loss.Loss, **kwargs) -> None:
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.net, self.loss = net, loss
+
+    def hybrid_forward(self, F, x, y):
+        return F.mean(self.loss(self.net(x), y))

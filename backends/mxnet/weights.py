@@ -1,0 +1,61 @@
+"""Gluon parameters <-> canonical weights (``backends.canonical``).
+
+Gluon's fused RNN layers (and :class:`~backends.mxnet.model.LoopRecurrence`) store ``l{k}_i2h_weight`` as
+(G*H, in), i.e. the canonical kernel transposed, and ``l{k}_h2h_weight`` as (G*H, H), in the canonical gate
+order (LSTM i,f,c,o; GRU r,z,n with the reset applied after the h2h matmul, like cuDNN). LSTM and RNN
+have two biases that the canonical format sums; GRU's ``h2h_bias`` is the canonical ``recurrent_bias``.
+``nn.Dense`` stores (out, in), the transposed canonical kernel.
+"""
+
+from __future__ import annotations
+
+import mxnet as mx
+import numpy as np
+
+from backends import canonical
+
+
+def _np(param) -> np.ndarray:
+    return param.data().asnumpy().astype(np.float32, copy=True)
+
+
+def to_canonical(model) -> dict[str, np.ndarray]:
+    spec = model.spec
+    out: dict[str, np.ndarray] = {}
+    if model.embedding is not None:
+        out["embedding"] = _np(model.embedding.weight)
+    rnn = model.rnn
+    for k in range(spec.num_layers):
+        out[f"rnn{k}/kernel"] = _np(getattr(rnn, f"l{k}_i2h_weight")).T.copy()
+        out[f"rnn{k}/recurrent_kernel"] = _np(getattr(rnn, f"l{k}_h2h_weight")).T.copy()
+        b_ih, b_hh = _np(getattr(rnn, f"l{k}_i2h_bias")), _np(getattr(rnn, f"l{k}_h2h_bias"))
+        if spec.cell == "gru":
+            out[f"rnn{k}/bias"], out[f"rnn{k}/recurrent_bias"] = b_ih, b_hh
+        else:
+            out[f"rnn{k}/bias"] = b_ih + b_hh
+    for k, dense in enumerate(model.denses()):
+        out[f"dense{k}/kernel"] = _np(dense.weight).T.copy()
+        out[f"dense{k}/bias"] = _np(dense.bias)
+    return out
+
+
+def from_canonical(model, weights: dict[str, np.ndarray], ctx: mx.Context) -> None:
+    spec = model.spec
+    canonical.check(spec, weights)
+
+    def put(param, value: np.ndarray) -> None:
+        param.set_data(mx.nd.array(np.ascontiguousarray(value), ctx=ctx, dtype=param.dtype))
+
+    if model.embedding is not None:
+        put(model.embedding.weight, weights["embedding"])
+    rnn = model.rnn
+    for k in range(spec.num_layers):
+        put(getattr(rnn, f"l{k}_i2h_weight"), weights[f"rnn{k}/kernel"].T)
+        put(getattr(rnn, f"l{k}_h2h_weight"), weights[f"rnn{k}/recurrent_kernel"].T)
+        put(getattr(rnn, f"l{k}_i2h_bias"), weights[f"rnn{k}/bias"])
+        recurrent_bias = weights.get(f"rnn{k}/recurrent_bias")
+        put(getattr(rnn, f"l{k}_h2h_bias"),
+            recurrent_bias if recurrent_bias is not None else np.zeros_like(weights[f"rnn{k}/bias"]))
+    for k, dense in enumerate(model.denses()):
+        put(dense.weight, weights[f"dense{k}/kernel"].T)
+        put(dense.bias, weights[f"dense{k}/bias"])
