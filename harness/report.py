@@ -174,6 +174,12 @@ def _memory(row: Row) -> str:
     return f"{host['median'] / 2**20:,.0f}" if host else NA
 
 
+def _load(row: Row) -> str:
+    """The machine's 1-minute load average at the start of the runs: other work there skews timings."""
+    loads = [r["environment"]["load_average"][0] for r in row.ok if dig(r, "environment", "load_average")]
+    return f"{max(loads):.1f}" if loads else NA
+
+
 def table(comp: Comparison) -> pd.DataFrame:
     """The comparison's rows as a frame of formatted strings."""
     metric, u = comp.metric or "metric", unit(comp.metric)
@@ -202,6 +208,8 @@ def table(comp: Comparison) -> pd.DataFrame:
             "peak MiB": _memory(row),
             "params": fmt(dig(sample, "config", "param_count")),
             "kernel": be.get("kernel_path", NA) if be else NA,
+            "threads": fmt(be.get("threads")) if be else NA,
+            "load": _load(row),
             "versions": ", ".join(f"{k} {v}" for k, v in (be.get("versions") or {}).items()) or NA,
         })
     return pd.DataFrame(out)
