@@ -17,8 +17,10 @@ name                                   shape               meaning
 ``y = x @ kernel + bias`` throughout. Gate blocks, G per cell: rnn (tanh) 1; lstm 4 in the order
 input, forget, cell candidate, output (PyTorch's i,f,g,o = Keras' i,f,c,o); gru 3 in the order reset,
 update, new (PyTorch's r,z,n) with ``n = tanh(x W_n + b_n + r * (h U_n + rb_n))`` and
-``h' = (1 - z) * n + z * h`` (Keras' ``reset_after=True``). PyTorch's two LSTM/RNN biases are summed
-into ``bias`` on export and loaded as (bias, 0).
+``h' = (1 - z) * n + z * h`` (Keras' ``reset_after=True``). PyTorch's and MXNet's two LSTM/RNN biases
+are loaded as (bias, 0) and the second is frozen at 0: both would get the same gradient, so training
+both would move their sum at twice the learning rate of the one-bias model (Keras', the seeds'). The
+parity check caught exactly that.
 
 Drawing the initial weights here, once, means every backend starts from the same distribution, and
 from the very same values for the same seed.

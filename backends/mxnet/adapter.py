@@ -60,6 +60,10 @@ class MXNetAdapter(Adapter):
         self.spec, self.recipe = spec, recipe
         self.net = RecurrentNet(spec)
         self.net.initialize(mx.init.Xavier(), ctx=self.ctx)  # overwritten by set_weights
+        if spec.cell != "gru":  # the spec has one bias: h2h_bias stays 0 (see backends/canonical.py)
+            for name, param in self.net.collect_params().items():
+                if name.endswith("h2h_bias"):
+                    param.grad_req = "null"
         self.train_net = TrainNet(self.net, train.loss(spec))
         self.params = list(self.net.collect_params().values())
         self.trainer = gluon.Trainer(self.net.collect_params(), train.optimizer(recipe), kvstore=None,

@@ -81,6 +81,9 @@ class RecurrentNet(nn.Module):
             self.rnn = _FUSED[spec.cell](*args, batch_first=True, dropout=spec.layer_dropout)
         else:
             self.rnn = LoopRecurrence(spec.cell, *args, spec.layer_dropout, spec.recurrent_dropout)
+        if spec.cell != "gru":  # the spec has one bias: bias_hh stays 0 (see backends/canonical.py)
+            for k in range(spec.num_layers):
+                getattr(self.rnn, f"bias_hh_l{k}").requires_grad_(False)
         layers: list[nn.Module] = []
         width = spec.hidden_size
         for layer in spec.head:
