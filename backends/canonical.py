@@ -107,6 +107,23 @@ def init(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
     return weights
 
 
+def split_biases(spec: ModelSpec, weights: dict[str, np.ndarray], layer: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(input-side, recurrent-side) biases of ``layer`` for cuDNN's two-bias layout (PyTorch, MXNet)."""
+    bias = weights[f"rnn{layer}/bias"]
+    if spec.cell == "gru":
+        return bias, weights[f"rnn{layer}/recurrent_bias"]
+    return bias, np.zeros_like(bias)
+
+
+def join_biases(spec: ModelSpec, layer: int, input_bias: np.ndarray, recurrent_bias: np.ndarray
+                ) -> dict[str, np.ndarray]:
+    """Canonical bias entries of ``layer`` from cuDNN's two biases (summed where the spec has one)."""
+    if spec.cell == "gru":
+        return {f"rnn{layer}/bias": input_bias, f"rnn{layer}/recurrent_bias": recurrent_bias}
+    return {f"rnn{layer}/bias": input_bias + recurrent_bias}
+
+
 def check(spec: ModelSpec, weights: dict[str, np.ndarray]) -> None:
     """Raise ``ValueError`` naming the first weight that is missing, extra or of the wrong shape."""
     expected = shapes(spec)

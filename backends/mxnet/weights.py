@@ -28,11 +28,8 @@ def to_canonical(model) -> dict[str, np.ndarray]:
     for k in range(spec.num_layers):
         out[f"rnn{k}/kernel"] = _np(getattr(rnn, f"l{k}_i2h_weight")).T.copy()
         out[f"rnn{k}/recurrent_kernel"] = _np(getattr(rnn, f"l{k}_h2h_weight")).T.copy()
-        b_ih, b_hh = _np(getattr(rnn, f"l{k}_i2h_bias")), _np(getattr(rnn, f"l{k}_h2h_bias"))
-        if spec.cell == "gru":
-            out[f"rnn{k}/bias"], out[f"rnn{k}/recurrent_bias"] = b_ih, b_hh
-        else:
-            out[f"rnn{k}/bias"] = b_ih + b_hh
+        out.update(canonical.join_biases(spec, k, _np(getattr(rnn, f"l{k}_i2h_bias")),
+                                         _np(getattr(rnn, f"l{k}_h2h_bias"))))
     for k, dense in enumerate(model.denses()):
         out[f"dense{k}/kernel"] = _np(dense.weight).T.copy()
         out[f"dense{k}/bias"] = _np(dense.bias)
@@ -52,10 +49,9 @@ def from_canonical(model, weights: dict[str, np.ndarray], ctx: mx.Context) -> No
     for k in range(spec.num_layers):
         put(getattr(rnn, f"l{k}_i2h_weight"), weights[f"rnn{k}/kernel"].T)
         put(getattr(rnn, f"l{k}_h2h_weight"), weights[f"rnn{k}/recurrent_kernel"].T)
-        put(getattr(rnn, f"l{k}_i2h_bias"), weights[f"rnn{k}/bias"])
-        recurrent_bias = weights.get(f"rnn{k}/recurrent_bias")
-        put(getattr(rnn, f"l{k}_h2h_bias"),
-            recurrent_bias if recurrent_bias is not None else np.zeros_like(weights[f"rnn{k}/bias"]))
+        b_ih, b_hh = canonical.split_biases(spec, weights, k)
+        put(getattr(rnn, f"l{k}_i2h_bias"), b_ih)
+        put(getattr(rnn, f"l{k}_h2h_bias"), b_hh)
     for k, dense in enumerate(model.denses()):
         put(dense.weight, weights[f"dense{k}/kernel"].T)
         put(dense.bias, weights[f"dense{k}/bias"])

@@ -30,11 +30,8 @@ def to_canonical(model: nn.Module) -> dict[str, np.ndarray]:
         rnn = model.rnn
         out[f"rnn{k}/kernel"] = np_(getattr(rnn, f"weight_ih_l{k}")).T.copy()
         out[f"rnn{k}/recurrent_kernel"] = np_(getattr(rnn, f"weight_hh_l{k}")).T.copy()
-        b_ih, b_hh = np_(getattr(rnn, f"bias_ih_l{k}")), np_(getattr(rnn, f"bias_hh_l{k}"))
-        if spec.cell == "gru":
-            out[f"rnn{k}/bias"], out[f"rnn{k}/recurrent_bias"] = b_ih, b_hh
-        else:
-            out[f"rnn{k}/bias"] = b_ih + b_hh
+        out.update(canonical.join_biases(spec, k, np_(getattr(rnn, f"bias_ih_l{k}")),
+                                         np_(getattr(rnn, f"bias_hh_l{k}"))))
     for k, linear in enumerate(_linears(model)):
         out[f"dense{k}/kernel"] = np_(linear.weight).T.copy()
         out[f"dense{k}/bias"] = np_(linear.bias)
@@ -55,10 +52,9 @@ def from_canonical(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
         rnn = model.rnn
         put(getattr(rnn, f"weight_ih_l{k}"), weights[f"rnn{k}/kernel"].T)
         put(getattr(rnn, f"weight_hh_l{k}"), weights[f"rnn{k}/recurrent_kernel"].T)
-        put(getattr(rnn, f"bias_ih_l{k}"), weights[f"rnn{k}/bias"])
-        recurrent_bias = weights.get(f"rnn{k}/recurrent_bias")
-        put(getattr(rnn, f"bias_hh_l{k}"),
-            recurrent_bias if recurrent_bias is not None else np.zeros_like(weights[f"rnn{k}/bias"]))
+        b_ih, b_hh = canonical.split_biases(spec, weights, k)
+        put(getattr(rnn, f"bias_ih_l{k}"), b_ih)
+        put(getattr(rnn, f"bias_hh_l{k}"), b_hh)
     for k, linear in enumerate(_linears(model)):
         put(linear.weight, weights[f"dense{k}/kernel"].T)
         put(linear.bias, weights[f"dense{k}/bias"])
