@@ -56,6 +56,8 @@ def fingerprint(cpu: str, cores: int | None, device_name: str) -> str:
 def collect(backend: dict[str, Any], flush_to_zero: bool | None) -> dict[str, Any]:
     import numpy
 
+    from harness import ftz
+
     cpu, cores = cpu_model(), os.cpu_count()
     device_name = backend.get("device_name", "") if backend.get("device", "cpu") != "cpu" else "cpu"
     return {
@@ -68,6 +70,7 @@ def collect(backend: dict[str, Any], flush_to_zero: bool | None) -> dict[str, An
         "machine": fingerprint(cpu, cores, device_name),
         "gpu_driver": gpu_driver() if device_name != "cpu" else None,
         "flush_to_zero": flush_to_zero,
+        "denormals_flushed": ftz.flushes(),  # what the arithmetic did: an emulator may ignore the bits
         "load_average": os.getloadavg(),  # 1/5/15-minute load at the start: a busy machine shows here
         "git": git_commit(),
         "backend": backend,

@@ -18,10 +18,15 @@ _MXCSR_OFFSET = 28  # in glibc's x86-64 fenv_t
 
 
 def _libm() -> ctypes.CDLL | None:
+    """glibc's libm by its stable soname first: ``find_library`` needs ldconfig or a compiler."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return None
-    name = ctypes.util.find_library("m")
-    return ctypes.CDLL(name) if name else None
+    for name in ("libm.so.6", ctypes.util.find_library("m")):
+        try:
+            return ctypes.CDLL(name) if name else None
+        except OSError:
+            continue
+    return None
 
 
 def _env(libm: ctypes.CDLL) -> ctypes.Array | None:
@@ -54,3 +59,16 @@ def set_flush_to_zero(on: bool) -> bool:
     value = value | _FTZ | _DAZ if on else value & ~(_FTZ | _DAZ)
     env[_MXCSR_OFFSET : _MXCSR_OFFSET + 4] = value.to_bytes(4, "little")
     return libm.fesetenv(env) == 0 and enabled() is on
+
+
+def flushes() -> bool:
+    """Whether this thread's arithmetic treats a denormal as zero right now (DAZ in effect).
+
+    The register can hold the bits while an emulator or sandbox ignores them, so a record states what
+    the arithmetic did, not only what was asked.
+    """
+    smallest = float.fromhex("0x0.0000000000001p-1022")  # the smallest positive denormal double
+    return smallest * _ONE == 0.0
+
+
+_ONE = float("1")  # a runtime value, so the product above is computed, not folded by the compiler

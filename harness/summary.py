@@ -34,7 +34,7 @@ def run_summary(record: dict[str, Any], path: str) -> str:
         ("device", f"{be['device']} ({env['cpu'] if be['device'] == 'cpu' else be.get('device_name')}), "
                    f"{be.get('threads')} threads"),
         ("kernel path / precision", f"{be['kernel_path']} / {be['precision']}"),
-        ("flush-to-zero", env["flush_to_zero"]),
+        ("flush-to-zero", f"{env['flush_to_zero']} (denormals flushed: {env.get('denormals_flushed', '?')})"),
         ("status", record["status"]),
         (f"test {metric} (best val, epoch {m.get('best_epoch')})", _fmt(m.get(f"test_{metric}"))),
         (f"test {metric} (final model)", _fmt(m.get(f"test_{metric}_final"))),
