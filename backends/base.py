@@ -85,6 +85,18 @@ class Adapter(abc.ABC):
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits for a batch in inference mode (no dropout), as a NumPy float32 array."""
 
+    def reset_state(self) -> None:
+        """Zero the hidden state carried between calls under ``recipe.sampling == "consecutive"``.
+
+        With consecutive sampling, ``train_step`` and ``predict`` start from the state the previous call
+        ended with (detached from its graph: truncated backpropagation through time) and keep their final
+        state for the next call; a call whose batch size differs from the carried state's starts from
+        zeros. The harness resets before every epoch and every evaluation pass. With random sampling
+        every call starts from zeros and this does nothing.
+        """
+        raise BackendError(f"the {self.framework or type(self).__name__} backend cannot carry hidden state "
+                           "between batches; use --sampling random")
+
     @abc.abstractmethod
     def set_lr(self, lr: float) -> None:
         """Set the optimizer's learning rate (the harness evaluates the schedule)."""

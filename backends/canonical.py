@@ -10,14 +10,16 @@ name                                   shape               meaning
 ``rnn{l}/recurrent_kernel``            (H, G*H)            hidden-to-hidden
 ``rnn{l}/bias``                        (G*H,)              input-side bias (the only bias of rnn/lstm)
 ``rnn{l}/recurrent_bias``              (G*H,)              GRU only: bias inside the reset product
+``dec{l}/...``                         as ``rnn{l}/...``   decoder layers (``decoder_steps > 0``); dec0
+                                                           reads the encoder's repeated last output (H)
 ``dense{k}/kernel``                    (in, out)           k-th Dense layer of the head
 ``dense{k}/bias``                      (out,)
 =====================================  ==================  ==============================================
 
 ``y = x @ kernel + bias`` throughout. Gate blocks, G per cell: rnn (tanh) 1; lstm 4 in the order
-input, forget, cell candidate, output (PyTorch's i,f,g,o = Keras' i,f,c,o); gru 3 in the order reset,
-update, new (PyTorch's r,z,n) with ``n = tanh(x W_n + b_n + r * (h U_n + rb_n))`` and
-``h' = (1 - z) * n + z * h`` (Keras' ``reset_after=True``). PyTorch's and MXNet's two LSTM/RNN biases
+input, forget, cell candidate, output (PyTorch's i,f,g,o = Keras' i,f,c,o), and so has spiking-lstm;
+gru 3 in the order reset, update, new (PyTorch's r,z,n) with ``n = tanh(x W_n + b_n + r * (h U_n + rb_n))``
+and ``h' = (1 - z) * n + z * h`` (Keras' ``reset_after=True``). PyTorch's and MXNet's two LSTM/RNN biases
 are loaded as (bias, 0) and the second is frozen at 0: both would get the same gradient, so training
 both would move their sum at twice the learning rate of the one-bias model (Keras', the seeds'). The
 parity check caught exactly that.
@@ -32,7 +34,16 @@ import numpy as np
 
 from tasks.spec import Dense, ModelSpec
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4, "spiking-lstm": 4}
+
+
+def recurrent_layers(spec: ModelSpec) -> list[tuple[str, int]]:
+    """(name prefix, input width) of every recurrent layer in order: ``rnn0..``, then ``dec0..``."""
+    h = spec.hidden_size
+    layers = [(f"rnn{k}", spec.input_size if k == 0 else h) for k in range(spec.num_layers)]
+    if spec.decoder_steps:
+        layers += [(f"dec{k}", h) for k in range(spec.decoder_layers)]
+    return layers
 
 
 def shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
@@ -41,14 +52,13 @@ def shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
     if spec.input == "embedding":
         out["embedding"] = (spec.vocab_size, spec.embed_dim)
     g, h = GATES[spec.cell], spec.hidden_size
-    width = spec.input_size
-    for layer in range(spec.num_layers):
-        out[f"rnn{layer}/kernel"] = (width, g * h)
-        out[f"rnn{layer}/recurrent_kernel"] = (h, g * h)
-        out[f"rnn{layer}/bias"] = (g * h,)
+    for prefix, width in recurrent_layers(spec):
+        out[f"{prefix}/kernel"] = (width, g * h)
+        out[f"{prefix}/recurrent_kernel"] = (h, g * h)
+        out[f"{prefix}/bias"] = (g * h,)
         if spec.cell == "gru":
-            out[f"rnn{layer}/recurrent_bias"] = (g * h,)
-        width = h
+            out[f"{prefix}/recurrent_bias"] = (g * h,)
+    width = h
     for k, dense in enumerate(d for d in spec.head if isinstance(d, Dense)):
         out[f"dense{k}/kernel"] = (width, dense.units)
         out[f"dense{k}/bias"] = (dense.units,)
@@ -89,12 +99,12 @@ def init(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
                 w = _glorot(rng, shape)
             else:
                 w = np.zeros(shape)
-                if spec.cell == "lstm" and name.startswith("rnn") and kind == "bias":
+                if spec.cell == "lstm" and name.startswith(("rnn", "dec")) and kind == "bias":
                     w[h : 2 * h] = 1.0  # unit forget bias
         else:  # PyTorch's defaults
             if name == "embedding":
                 w = rng.standard_normal(shape)
-            elif name.startswith("rnn"):
+            elif name.startswith(("rnn", "dec")):
                 bound = 1.0 / np.sqrt(h)
                 w = rng.uniform(-bound, bound, shape)
                 if kind == "bias" and spec.cell != "gru":  # PyTorch's b_ih + b_hh
@@ -107,21 +117,28 @@ def init(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
     return weights
 
 
-def split_biases(spec: ModelSpec, weights: dict[str, np.ndarray], layer: int
+def _prefix(layer: int | str) -> str:
+    return f"rnn{layer}" if isinstance(layer, int) else layer
+
+
+def split_biases(spec: ModelSpec, weights: dict[str, np.ndarray], layer: int | str
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(input-side, recurrent-side) biases of ``layer`` for cuDNN's two-bias layout (PyTorch, MXNet)."""
-    bias = weights[f"rnn{layer}/bias"]
+    """(input-side, recurrent-side) biases of ``layer`` (an encoder index or a prefix such as ``dec0``)
+    for cuDNN's two-bias layout (PyTorch, MXNet)."""
+    p = _prefix(layer)
+    bias = weights[f"{p}/bias"]
     if spec.cell == "gru":
-        return bias, weights[f"rnn{layer}/recurrent_bias"]
+        return bias, weights[f"{p}/recurrent_bias"]
     return bias, np.zeros_like(bias)
 
 
-def join_biases(spec: ModelSpec, layer: int, input_bias: np.ndarray, recurrent_bias: np.ndarray
+def join_biases(spec: ModelSpec, layer: int | str, input_bias: np.ndarray, recurrent_bias: np.ndarray
                 ) -> dict[str, np.ndarray]:
     """Canonical bias entries of ``layer`` from cuDNN's two biases (summed where the spec has one)."""
+    p = _prefix(layer)
     if spec.cell == "gru":
-        return {f"rnn{layer}/bias": input_bias, f"rnn{layer}/recurrent_bias": recurrent_bias}
-    return {f"rnn{layer}/bias": input_bias + recurrent_bias}
+        return {f"{p}/bias": input_bias, f"{p}/recurrent_bias": recurrent_bias}
+    return {f"{p}/bias": input_bias + recurrent_bias}
 
 
 def check(spec: ModelSpec, weights: dict[str, np.ndarray]) -> None:

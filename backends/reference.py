@@ -16,36 +16,61 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _layer(spec: ModelSpec, w: dict[str, np.ndarray], k: int, x: np.ndarray) -> np.ndarray:
-    kernel, recurrent = w[f"rnn{k}/kernel"], w[f"rnn{k}/recurrent_kernel"]
-    bias, hidden = w[f"rnn{k}/bias"], spec.hidden_size
-    h = np.zeros((x.shape[0], hidden))
-    c = np.zeros_like(h)
+def heaviside(z: np.ndarray) -> np.ndarray:
+    """The spike: 1 where ``z >= 0`` (spikingjelly's ``heaviside``)."""
+    return (z >= 0).astype(z.dtype)
+
+
+State = list[tuple[np.ndarray, np.ndarray]]  # (h, c) per encoder layer; c is unused by rnn and gru
+
+
+def _layer(spec: ModelSpec, w: dict[str, np.ndarray], p: str, x: np.ndarray,
+           state: tuple[np.ndarray, np.ndarray] | None = None
+           ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    kernel, recurrent = w[f"{p}/kernel"], w[f"{p}/recurrent_kernel"]
+    bias, hidden = w[f"{p}/bias"], spec.hidden_size
+    h = np.zeros((x.shape[0], hidden)) if state is None else state[0].astype(np.float64)
+    c = np.zeros_like(h) if state is None else state[1].astype(np.float64)
     gi_all = x @ kernel + bias
     out = []
     for t in range(x.shape[1]):
         gi = gi_all[:, t]
-        if spec.cell == "lstm":
+        if spec.cell == "spiking-lstm":
+            i, f, g, o = np.split(heaviside(gi + h @ recurrent), 4, axis=1)
+            c = f * c + i * g
+            h = o * c
+        elif spec.cell == "lstm":
             i, f, g, o = np.split(gi + h @ recurrent, 4, axis=1)
             c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
             h = _sigmoid(o) * np.tanh(c)
         elif spec.cell == "gru":
-            gh = h @ recurrent + w[f"rnn{k}/recurrent_bias"]
+            gh = h @ recurrent + w[f"{p}/recurrent_bias"]
             (ir, iz, in_), (hr, hz, hn) = np.split(gi, 3, axis=1), np.split(gh, 3, axis=1)
             r, z = _sigmoid(ir + hr), _sigmoid(iz + hz)
             h = (1 - z) * np.tanh(in_ + r * hn) + z * h
         else:
             h = np.tanh(gi + h @ recurrent)
         out.append(h)
-    return np.stack(out, axis=1)
+    return np.stack(out, axis=1), (h, c)
 
 
-def forward(spec: ModelSpec, weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Logits for token ids ``x`` of shape (batch, time): (batch, out) or (batch, time, out)."""
+def forward(spec: ModelSpec, weights: dict[str, np.ndarray], x: np.ndarray,
+            state: State | None = None, return_state: bool = False):
+    """Logits for token ids ``x`` of shape (batch, time): (batch, out) or (batch, time, out).
+
+    ``state`` starts the encoder layers from given (h, c) instead of zeros; with ``return_state`` the
+    final encoder state comes back too, so a test can check a stateful adapter across calls.
+    """
     w = {k: v.astype(np.float64) for k, v in weights.items()}
     h = w["embedding"][x] if spec.input == "embedding" else np.eye(spec.vocab_size)[x]
+    final: State = []
     for k in range(spec.num_layers):
-        h = _layer(spec, w, k, h)
+        h, last = _layer(spec, w, f"rnn{k}", h, None if state is None else state[k])
+        final.append(last)
+    if spec.decoder_steps:
+        h = np.repeat(h[:, -1:], spec.decoder_steps, axis=1)
+        for k in range(spec.decoder_layers):
+            h, _ = _layer(spec, w, f"dec{k}", h)
     if spec.output == "last":
         h = h[:, -1]
     dense = 0
@@ -55,4 +80,4 @@ def forward(spec: ModelSpec, weights: dict[str, np.ndarray], x: np.ndarray) -> n
             if layer.activation == "relu":
                 h = np.maximum(h, 0.0)
             dense += 1
-    return h
+    return (h, final) if return_state else h

@@ -29,6 +29,13 @@ def categorical_crossentropy(logits: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(logp[np.arange(logp.shape[0]), y.reshape(-1)]))
 
 
+def softmax_mse(logits: np.ndarray, y: np.ndarray) -> float:
+    """Mean over examples and classes of (softmax(logits) - one_hot(y))^2 (PyTorch's F.mse_loss)."""
+    p = np.exp(log_softmax(logits)).reshape(-1, logits.shape[-1])
+    p[np.arange(p.shape[0]), y.reshape(-1)] -= 1.0
+    return float(np.mean(p**2))
+
+
 def predicted_classes(logits: np.ndarray) -> np.ndarray:
     """Class ids: sign of a single logit (binary) or argmax."""
     if logits.ndim == 1 or logits.shape[-1] == 1:
@@ -45,7 +52,8 @@ def perplexity(logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(categorical_crossentropy(logits, y)))
 
 
-LOSSES = {"binary_crossentropy": binary_crossentropy, "categorical_crossentropy": categorical_crossentropy}
+LOSSES = {"binary_crossentropy": binary_crossentropy, "categorical_crossentropy": categorical_crossentropy,
+          "softmax_mse": softmax_mse}
 METRICS = {"accuracy": accuracy, "perplexity": perplexity}
 
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-CellKind = Literal["rnn", "gru", "lstm"]
-CELL_KINDS: tuple[str, ...] = ("rnn", "gru", "lstm")
-LOSSES: tuple[str, ...] = ("binary_crossentropy", "categorical_crossentropy")
+CellKind = Literal["rnn", "gru", "lstm", "spiking-lstm"]
+CELL_KINDS: tuple[str, ...] = ("rnn", "gru", "lstm", "spiking-lstm")
+# softmax_mse: mean squared error between the softmax of the logits and the one-hot label, averaged over
+# every class of every example (the spiking-LSTM names seed's loss, PyTorch's F.mse_loss default).
+LOSSES: tuple[str, ...] = ("binary_crossentropy", "categorical_crossentropy", "softmax_mse")
+SAMPLING: tuple[str, ...] = ("random", "consecutive")
+SPIKE_ALPHA = 2.0  # spikingjelly's surrogate.Erf default: dH/dz ~= alpha/sqrt(pi) * exp(-(alpha z)^2)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,16 @@ class ModelSpec:
     on the carried hidden state, one mask per sequence) -> the last time step (``output="last"``) or
     every step (``"sequence"``) -> ``head`` layers. The final Dense produces logits; the loss applies
     the sigmoid or softmax.
+
+    ``decoder_steps > 0`` makes an encoder-decoder (Keras' ``RepeatVector``): the recurrent stack's last
+    output is repeated ``decoder_steps`` times and fed to ``decoder_layers`` further recurrent layers of
+    the same cell and size, whose every step goes to the head (``output`` must be ``"sequence"``).
+
+    ``spiking-lstm`` is spikingjelly's SpikingLSTM (0.0.0.0.14, the names seed's): the LSTM's four gate
+    pre-activations go through a Heaviside step ``H(z) = 1 if z >= 0 else 0`` instead of sigmoid/tanh,
+    ``c' = f*c + i*g`` and ``h' = o*c'`` (no tanh, no clamp); gradients use the surrogate derivative
+    ``SPIKE_ALPHA/sqrt(pi) * exp(-(SPIKE_ALPHA*z)^2)`` (the derivative of ``erfc(-alpha z)/2``). It has
+    no fused kernel anywhere.
     """
 
     cell: CellKind
@@ -58,6 +72,8 @@ class ModelSpec:
     # kernels, orthogonal recurrent kernels, zero bias with forget-gate bias 1, embeddings U(-0.05, 0.05))
     # or "torch" (PyTorch's defaults: U(-1/sqrt(H), 1/sqrt(H)) and Kaiming-uniform dense layers).
     init: Literal["keras", "torch"] = "keras"
+    decoder_steps: int = 0
+    decoder_layers: int = 1
 
     def __post_init__(self) -> None:
         if self.cell not in CELL_KINDS:
@@ -68,6 +84,9 @@ class ModelSpec:
             raise ValueError("an embedding input needs embed_dim > 0")
         if not self.head or not isinstance(self.head[-1], Dense):
             raise ValueError("the head must end with a Dense layer that produces the logits")
+        if self.decoder_steps and self.output != "sequence":
+            raise ValueError("an encoder-decoder (decoder_steps > 0) outputs every decoder step: "
+                             "set output='sequence'")
 
     @property
     def input_size(self) -> int:
@@ -80,8 +99,18 @@ class ModelSpec:
 
     @property
     def fused_ok(self) -> bool:
-        """Whether fused (cuDNN-style) kernels can run this model: recurrent dropout rules them out."""
-        return self.recurrent_dropout == 0.0
+        """Whether fused (cuDNN-style) kernels can run this model: recurrent dropout and the spiking cell
+        rule them out."""
+        return self.recurrent_dropout == 0.0 and self.cell != "spiking-lstm"
+
+    @property
+    def spiking(self) -> bool:
+        return self.cell == "spiking-lstm"
+
+    @property
+    def gate_cell(self) -> str:
+        """The cell whose weight layout this one shares (spiking-lstm has the LSTM's four gates)."""
+        return "lstm" if self.cell == "spiking-lstm" else self.cell
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -111,7 +140,20 @@ class Recipe:
     epochs: int = 1
     lr_step_epochs: int | None = None  # step schedule: lr *= lr_gamma every lr_step_epochs epochs
     lr_gamma: float = 1.0
+    # "random": batches of independent windows in a fresh random order every epoch, each starting from a
+    # zero state. "consecutive": row b of batch i+1 continues row b of batch i (the task lays the data out
+    # so), batches run in order, and the adapter carries the final hidden state, detached, into the next
+    # train_step / predict call (truncated backpropagation through time); ``reset_state`` zeroes it.
+    sampling: Literal["random", "consecutive"] = "random"
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.sampling not in SAMPLING:
+            raise ValueError(f"unknown sampling {self.sampling!r}; expected one of {', '.join(SAMPLING)}")
+
+    @property
+    def stateful(self) -> bool:
+        return self.sampling == "consecutive"
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate for a 0-based epoch."""
