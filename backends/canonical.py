@@ -90,7 +90,9 @@ def init(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
     weights: dict[str, np.ndarray] = {}
     for name, shape in shapes(spec).items():
         kind = name.split("/")[-1]
-        if spec.init == "keras":
+        if spec.init == "uniform":
+            w = rng.uniform(-spec.init_scale, spec.init_scale, shape)
+        elif spec.init == "keras":
             if name == "embedding":
                 w = rng.uniform(-0.05, 0.05, shape)
             elif kind == "recurrent_kernel":

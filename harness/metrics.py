@@ -60,3 +60,69 @@ METRICS = {"accuracy": accuracy, "perplexity": perplexity}
 def evaluate(loss: str, metric: str, logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """``{"loss": ..., metric: ...}`` for one split."""
     return {"loss": LOSSES[loss](logits, y), metric: METRICS[metric](logits, y)}
+
+
+class Accumulator:
+    """Metrics of a split from batches of logits, keeping only predicted classes, not logits.
+
+    A word-level language model's test logits would take gigabytes (82k tokens x 10k words), so each
+    batch's loss is summed as it comes and the logits are dropped. Every loss is a mean over label
+    elements (``y.size``), so sums weighted by ``y.size`` give exactly the whole-split mean.
+    """
+
+    def __init__(self, loss: str) -> None:
+        self.loss_fn, self.loss_sum, self.count = LOSSES[loss], 0.0, 0
+        self.preds: list[np.ndarray] = []
+        self.labels: list[np.ndarray] = []
+        self.order: list[np.ndarray] = []
+
+    def add(self, logits: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -> None:
+        self.loss_sum += self.loss_fn(logits, y) * y.size
+        self.count += y.size
+        self.preds.append(predicted_classes(logits).reshape(y.shape))
+        self.labels.append(y)
+        if rows is not None:
+            self.order.append(rows)
+
+    def predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted classes and labels, in the split's row order (batches may come bucketed)."""
+        if self.order:
+            rows = np.concatenate(self.order)
+            pred, y = np.empty(len(rows), dtype=object), np.empty(len(rows), dtype=object)
+            for batch_rows, p, t in zip(self.order, self.preds, self.labels, strict=True):
+                for r, pr, tr in zip(batch_rows, p, t, strict=True):
+                    pred[r], y[r] = pr, tr
+            return np.stack(list(pred)), np.stack(list(y))
+        return np.concatenate(self.preds), np.concatenate(self.labels)
+
+    def result(self, metric: str) -> dict[str, float]:
+        mean = self.loss_sum / max(self.count, 1)
+        pred, y = self.predictions()
+        values = {"loss": float(mean), "accuracy": float(np.mean(pred == y)),
+                  "perplexity": float(np.exp(mean))}
+        return {"loss": values["loss"], metric: values[metric]}
+
+
+def last_step_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of the final position of every sequence (the five-words seed's 'final character')."""
+    return float(np.mean(pred[:, -1] == y[:, -1]))
+
+
+def sequence_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    """Share of sequences predicted right at every position (exact match of a whole answer)."""
+    return float(np.mean(np.all(pred.reshape(len(y), -1) == y.reshape(len(y), -1), axis=1)))
+
+
+def confusion(pred: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
+    """``m[true, predicted]`` counts."""
+    m = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(m, (y.reshape(-1), pred.reshape(-1)), 1)
+    return m
+
+
+def per_class_accuracy(pred: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
+    m = confusion(pred, y, classes)
+    return np.diag(m) / np.maximum(m.sum(axis=1), 1)
+
+
+EXTRA = {"last_step_accuracy": last_step_accuracy, "sequence_accuracy": sequence_accuracy}

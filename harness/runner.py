@@ -10,7 +10,7 @@ import os
 import resource
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from harness.errors import Diverged, UserError
 from harness.timing import Stopwatch, spread
 from tasks.base import Scale, Split, Task
 from tasks.data import DataError
+from tasks.spec import SAMPLING
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RunOptions:
     flush_to_zero: bool = True
     init: str = "canonical"
     progress: bool = True
+    sampling: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,12 +55,49 @@ def predict_all(adapter: Adapter, x: np.ndarray, batch_size: int) -> tuple[np.nd
     outputs = []
     with Stopwatch(adapter) as sw:
         for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size]
-            n = len(xb)
-            if n < batch_size:
-                xb = np.concatenate([xb, np.repeat(xb[-1:], batch_size - n, axis=0)])
-            outputs.append(adapter.predict(xb)[:n])
+            xb = _pad_rows(x[start : start + batch_size], batch_size)
+            outputs.append(adapter.predict(xb)[: min(batch_size, len(x) - start)])
     return np.concatenate(outputs), sw.seconds
+
+
+def _pad_rows(xb: np.ndarray, size: int) -> np.ndarray:
+    """``xb`` with its last row repeated up to ``size`` rows: one input shape for compiled backends."""
+    return xb if len(xb) >= size else np.concatenate([xb, np.repeat(xb[-1:], size - len(xb), axis=0)])
+
+
+Batch = tuple[np.ndarray, int | None]  # row indices, and the length rows are cut to (None: whole rows)
+
+
+def batches(split: Split, size: int, rng: np.random.Generator | None = None, drop_last: bool = False
+            ) -> list[Batch]:
+    """Row batches of a split: shuffled by ``rng`` or in order (consecutive sampling, evaluation).
+
+    Rows with ``lengths`` are bucketed: every batch holds rows of one length, cut to that length, so
+    the models see no padding; bucket remainders are kept as smaller batches.
+    """
+    if split.lengths is None:
+        order = rng.permutation(len(split)) if rng is not None else np.arange(len(split))
+        stop = len(order) - len(order) % size if drop_last else len(order)
+        return [(order[i : i + size], None) for i in range(0, stop, size)]
+    out: list[Batch] = []
+    for length in np.unique(split.lengths):
+        rows = np.flatnonzero(split.lengths == length)
+        if rng is not None:
+            rows = rng.permutation(rows)
+        out += [(rows[i : i + size], int(length)) for i in range(0, len(rows), size)]
+    if rng is not None:
+        out = [out[i] for i in rng.permutation(len(out))]
+    return out
+
+
+def take(split: Split, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    rows, length = batch
+    x, y = split.x[rows], split.y[rows]
+    if length is not None:
+        x = x[:, -length:]
+        if y.ndim == 2 and y.shape[1] == split.x.shape[1]:
+            y = y[:, -length:]
+    return x, y
 
 
 class Trainer:
@@ -71,8 +110,10 @@ class Trainer:
         self.first_step_s: float | None = None
         self.epoch_throughput: list[float] = []
         self.eval_throughput: list[float] = []
+        self.step_latencies: list[float] = []
         self.steady_seconds = 0.0
         self.steady_samples = 0
+        self.steady_tokens = 0
         self.time_to_target: float | None = None
         self.best: tuple[float, int, dict[str, np.ndarray]] | None = None
 
@@ -81,10 +122,27 @@ class Trainer:
             return True
         return value > self.best[0] if self.task.target.mode == "max" else value < self.best[0]
 
-    def evaluate(self, split: Split) -> tuple[dict[str, float], np.ndarray]:
-        logits, seconds = predict_all(self.adapter, split.x, self.recipe.eval_batch_size)
-        self.eval_throughput.append(len(split) / seconds)
-        return metrics.evaluate(self.spec.loss, self.task.metric, logits, split.y), logits
+    def evaluate(self, split: Split) -> tuple[dict[str, float], metrics.Accumulator]:
+        """Metrics of ``split`` in inference mode, batch by batch (logits are not kept)."""
+        adapter, stateful = self.adapter, self.recipe.stateful
+        size = self.recipe.batch_size if stateful else self.recipe.eval_batch_size
+        acc = metrics.Accumulator(self.spec.loss)
+        if stateful:
+            adapter.reset_state()
+        seconds, rows = 0.0, 0
+        for batch in batches(split, size):
+            x, y = take(split, batch)
+            n = len(x)
+            start = time.perf_counter()  # predict returns NumPy: the work has finished when it returns
+            logits = adapter.predict(x if stateful else _pad_rows(x, size))[:n]
+            seconds += time.perf_counter() - start
+            rows += n
+            acc.add(logits, y, batch[0] if split.lengths is not None else None)
+        if stateful:
+            adapter.reset_state()
+        self.eval_throughput.append(rows / seconds if seconds else 0.0)
+        self.last_acc = acc
+        return acc.result(self.task.metric), acc
 
     def _check_finite(self, values: np.ndarray, epoch: int, what: str) -> None:
         if not np.all(np.isfinite(values)):
@@ -95,16 +153,20 @@ class Trainer:
 
     def train(self, train: Split, val: Split) -> None:
         recipe, adapter = self.recipe, self.adapter
-        steps = len(train) // recipe.batch_size  # the partial batch is dropped: one shape for compilers
-        if steps == 0:
+        if len(batches(train, recipe.batch_size, drop_last=train.lengths is None)) == 0:
             raise UserError(f"{len(train)} training examples are fewer than one batch of {recipe.batch_size}")
         rng = np.random.default_rng(self.seed)
         started = time.perf_counter()
         for epoch in range(recipe.epochs):
             adapter.set_lr(recipe.lr_at(epoch))
-            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="step",
+            # the partial batch is dropped (one shape for compilers) unless rows are bucketed by length
+            plan = batches(train, recipe.batch_size, None if recipe.stateful else rng,
+                           drop_last=train.lengths is None)
+            bar = tqdm(total=len(plan), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="step",
                        disable=not self.progress, dynamic_ncols=True, mininterval=1.0)
-            losses = self._epoch(epoch, train, rng.permutation(len(train)), steps, bar)
+            if recipe.stateful:
+                adapter.reset_state()
+            losses = self._epoch(epoch, train, plan, bar)
             val_metrics, _ = self.evaluate(val)
             self._check_finite(np.array([val_metrics["loss"]]), epoch, "the validation loss")
             wall = time.perf_counter() - started
@@ -122,37 +184,71 @@ class Trainer:
             bar.close()
         self.wall_s = time.perf_counter() - started
 
-    def _epoch(self, epoch: int, train: Split, order: np.ndarray, steps: int, bar: tqdm) -> list[float]:
-        """One pass over ``train`` in ``order``; the very first step of a run is timed on its own."""
-        adapter, bs = self.adapter, self.recipe.batch_size
-        log_every = max(1, min(50, steps // 10))
+    def _epoch(self, epoch: int, train: Split, plan: list[Batch], bar: tqdm) -> list[float]:
+        """One pass over ``plan``; the very first step of a run is timed on its own. Latency tasks time
+        every step alone (synchronised), with the loss read outside the timed span."""
+        adapter, steps, latency = self.adapter, len(plan), self.task.latency
+        log_every = 1 if latency else max(1, min(50, steps // 10))
         losses: list[float] = []
         pending: list[Any] = []
+        samples = tokens = 0
 
-        def step(i: int) -> None:
-            idx = order[i * bs : (i + 1) * bs]
-            pending.append(adapter.train_step(train.x[idx], train.y[idx]))
+        def launch(i: int) -> None:
+            nonlocal samples, tokens
+            x, y = take(train, plan[i])
+            pending.append(adapter.train_step(x, y))
+            samples, tokens = samples + len(x), tokens + x.size
+
+        def fetch(i: int) -> None:
             if len(pending) >= log_every or i == steps - 1:
                 values = adapter.losses(pending)
                 pending.clear()
                 self._check_finite(values, epoch, "the training loss")
                 losses.extend(values.tolist())
-                bar.set_postfix(loss=f"{np.mean(losses[-log_every:]):.4f}", refresh=False)
+                bar.set_postfix(loss=f"{np.mean(losses[-max(log_every, 20):]):.4f}", refresh=False)
             bar.update(1)
 
         first = 0
         if self.first_step_s is None:  # compile / warm-up, reported apart from steady state
             with Stopwatch(adapter) as warmup:
-                step(0)
+                launch(0)
+                fetch(0)
             self.first_step_s, first = warmup.seconds, 1
-        with Stopwatch(adapter) as sw:
+        samples = tokens = 0
+        if latency:
+            seconds = 0.0
             for i in range(first, steps):
-                step(i)
+                with Stopwatch(adapter) as sw:
+                    launch(i)
+                seconds += sw.seconds
+                self.step_latencies.append(sw.seconds)
+                fetch(i)
+        else:
+            with Stopwatch(adapter) as sw:
+                for i in range(first, steps):
+                    launch(i)
+                    fetch(i)
+            seconds = sw.seconds
         if steps > first:
-            self.epoch_throughput.append((steps - first) * bs / sw.seconds)
-            self.steady_seconds += sw.seconds
-            self.steady_samples += (steps - first) * bs
+            self.epoch_throughput.append(samples / seconds)
+            self.steady_seconds += seconds
+            self.steady_samples += samples
+            self.steady_tokens += tokens
         return losses
+
+
+def checkpoint_path(record_path: Path) -> Path:
+    """Where a run's best-validation weights are kept: ``checkpoints/<run_id>.npz`` beside the record."""
+    return record_path.parent / "checkpoints" / f"{record_path.stem}.npz"
+
+
+def save_checkpoint(record_path: Path, weights: dict[str, np.ndarray]) -> str:
+    """Save canonical weights atomically (any backend can load them); returns the path as text."""
+    from tasks.data import save_arrays
+
+    path = checkpoint_path(record_path)
+    save_arrays(path, weights)
+    return str(path)
 
 
 def _peak_host_bytes() -> int:
@@ -171,6 +267,10 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
         if opts.epochs < 1:
             raise UserError(f"--epochs {opts.epochs}: give a positive number of epochs")
         scale = scale.with_epochs(opts.epochs)
+    if opts.sampling is not None:
+        if opts.sampling not in SAMPLING:
+            raise UserError(f"--sampling {opts.sampling!r}: choose one of {', '.join(SAMPLING)}")
+        scale = replace(scale, recipe=replace(scale.recipe, sampling=opts.sampling))
     if opts.init != "canonical":
         raise UserError(f"--init {opts.init!r}: only 'canonical' (weights drawn once in NumPy) is supported")
 
@@ -203,7 +303,8 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
             "model": scale.model.to_dict(), "recipe": scale.recipe.to_dict(), "data": dataset.info,
             "options": {"device": opts.device, "precision": opts.precision, "init": opts.init,
                         "epochs": scale.recipe.epochs, "flush_to_zero": opts.flush_to_zero},
-            "splits": {"train": len(dataset.train), "val": len(dataset.val), "test": len(dataset.test)},
+            "splits": {"train": len(dataset.train), "val": len(dataset.val), "test": len(dataset.test),
+                       "held_out": task.held_out},
             "param_count": canonical.param_count(scale.model),
             "target": {"metric": task.target.metric, "value": task.target.value, "mode": task.target.mode},
         },
@@ -215,6 +316,7 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
     try:
         trainer.train(dataset.train, dataset.val)
         _finish(record, trainer, dataset, task, scale)
+        record["checkpoint"] = save_checkpoint(path, trainer.best[2])  # type: ignore[index]
         record["status"] = "ok"
     except Diverged as exc:
         record["status"], record["error"] = "diverged", str(exc)
@@ -246,30 +348,61 @@ def _finish(record: dict[str, Any], trainer: Trainer, dataset: Any, task: Task, 
     final, _ = trainer.evaluate(dataset.test)
     best_value, best_epoch, best_weights = trainer.best  # type: ignore[misc]
     if best_epoch == len(trainer.curves) - 1:
-        best = final
+        best, acc = final, trainer.last_acc
     else:
         trainer.adapter.set_weights(best_weights)
-        best, _ = trainer.evaluate(dataset.test)
-    seq_len = int(dataset.train.x.shape[1]) if dataset.train.x.ndim > 1 else 1
+        best, acc = trainer.evaluate(dataset.test)
     train_rate = trainer.steady_samples / trainer.steady_seconds if trainer.steady_seconds else None
+    token_rate = trainer.steady_tokens / trainer.steady_seconds if trainer.steady_seconds else None
     eval_rates = trainer.eval_throughput[1:] or trainer.eval_throughput  # the first may include compiling
     eval_rate = spread(eval_rates)["median"]
+    seq_len = trainer.steady_tokens / trainer.steady_samples if trainer.steady_samples else None
     record["metrics"] = {
         f"test_{metric}": best[metric], "test_loss": best["loss"],
         f"test_{metric}_final": final[metric], "test_loss_final": final["loss"],
         f"val_{metric}_best": best_value, "best_epoch": best_epoch + 1,
         "target_reached": task.target.reached(best[metric]),
     }
+    record["analysis"] = analysis(task, dataset, acc)
+    record["metrics"].update(record["analysis"].pop("metrics"))
     record["throughput"] = {
         "train_samples_per_s": train_rate,
-        "train_tokens_per_s": train_rate * seq_len if train_rate else None,
+        "train_tokens_per_s": token_rate,
         "train_samples_per_s_epochs": spread(trainer.epoch_throughput),
         "eval_samples_per_s": eval_rate,
-        "eval_tokens_per_s": eval_rate * seq_len if eval_rate else None,
+        "eval_tokens_per_s": eval_rate * seq_len if eval_rate and seq_len else None,
         "eval_samples_per_s_runs": spread(eval_rates),
         "seq_len": seq_len,
     }
+    if task.latency:
+        lat = np.asarray(trainer.step_latencies) * 1e3
+        record["throughput"]["step_latency_ms"] = {
+            "median": float(np.median(lat)), "p95": float(np.percentile(lat, 95)),
+            "min": float(lat.min()), "n": int(lat.size)} if lat.size else None
     record["timings"].update({
         "first_step_s": trainer.first_step_s, "steady_train_s": trainer.steady_seconds,
         "wall_s": trainer.wall_s, "time_to_target_s": trainer.time_to_target,
     })
+
+
+def analysis(task: Task, dataset: Any, acc: metrics.Accumulator) -> dict[str, Any]:
+    """Task-specific test figures from the predicted classes: extra metrics, per-class accuracy and the
+    confusion matrix where the dataset names its classes, and a few rendered examples."""
+    pred, y = acc.predictions()
+    out: dict[str, Any] = {"metrics": {f"test_{name}": metrics.EXTRA[name](pred, y)
+                                       for name in task.extra_metrics}}
+    classes = dataset.info.get("classes")
+    if classes and pred.ndim == 1:
+        per_class = metrics.per_class_accuracy(pred, y, len(classes))
+        out["classes"] = list(classes)
+        out["per_class_accuracy"] = {c: float(a) for c, a in zip(classes, per_class, strict=True)}
+        out["confusion"] = metrics.confusion(pred, y, len(classes)).tolist()
+    vocab_in, vocab_out = dataset.info.get("input_vocab"), dataset.info.get("output_vocab")
+    if vocab_in and vocab_out and pred.ndim == 2:
+        out["examples"] = [
+            {"input": "".join(vocab_in[i] for i in dataset.test.x[r]),
+             "predicted": "".join(vocab_out[i] for i in pred[r]),
+             "actual": "".join(vocab_out[i] for i in y[r])}
+            for r in range(min(10, len(y)))
+        ]
+    return out

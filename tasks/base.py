@@ -18,10 +18,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class Split:
-    """Inputs and targets of one split, as NumPy arrays (x: int32 token ids, y: labels)."""
+    """Inputs and targets of one split, as NumPy arrays (x: int32 token ids, y: labels).
+
+    ``lengths`` (optional) gives each row's true length for rows of different lengths padded at the
+    front: the harness then batches rows of equal length together and cuts the padding off (bucketing),
+    so no backend needs masking and every model sees exactly its sequence.
+    """
 
     x: np.ndarray
     y: np.ndarray
+    lengths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -71,6 +77,11 @@ class Task:
     ``load(scale, data_dir, cache_dir)`` returns a :class:`Dataset`. ``metric`` names the validation and
     test metric the harness computes (``accuracy`` or ``perplexity``); ``target`` is compared with the
     validation metric for time-to-target and with the test metric at the end.
+
+    ``extra_metrics`` names further functions of ``harness.metrics.EXTRA`` reported for the test split;
+    ``latency`` makes the harness time every training step on its own (tasks whose batches are so small
+    that per-step overhead is the figure of interest); ``encode`` turns a user's text into token ids
+    with the dataset's ``info`` (vocabulary), for ``predict`` and ``generate``.
     """
 
     name: str
@@ -81,6 +92,10 @@ class Task:
     target: Target
     default_scale: str = "full"
     seed_source: str = ""
+    extra_metrics: tuple[str, ...] = ()
+    latency: bool = False
+    encode: Callable[[str, dict[str, Any]], list[int]] | None = None
+    held_out: bool = True  # False: val and test are the training data (a memorisation task); records say so
 
     def scale(self, name: str) -> Scale:
         try:

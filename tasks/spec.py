@@ -71,7 +71,9 @@ class ModelSpec:
     # Weight initialisation scheme, drawn once in NumPy (backends/canonical.py): "keras" (Glorot uniform
     # kernels, orthogonal recurrent kernels, zero bias with forget-gate bias 1, embeddings U(-0.05, 0.05))
     # or "torch" (PyTorch's defaults: U(-1/sqrt(H), 1/sqrt(H)) and Kaiming-uniform dense layers).
-    init: Literal["keras", "torch"] = "keras"
+    # or "uniform" (every weight U(-init_scale, init_scale), Zaremba et al.'s PTB models).
+    init: Literal["keras", "torch", "uniform"] = "keras"
+    init_scale: float = 0.1
     decoder_steps: int = 0
     decoder_layers: int = 1
 
@@ -140,6 +142,7 @@ class Recipe:
     epochs: int = 1
     lr_step_epochs: int | None = None  # step schedule: lr *= lr_gamma every lr_step_epochs epochs
     lr_gamma: float = 1.0
+    lr_decay_after: int | None = None  # Zaremba's: full lr for this many epochs, then *= lr_gamma each epoch
     # "random": batches of independent windows in a fresh random order every epoch, each starting from a
     # zero state. "consecutive": row b of batch i+1 continues row b of batch i (the task lays the data out
     # so), batches run in order, and the adapter carries the final hidden state, detached, into the next
@@ -157,9 +160,11 @@ class Recipe:
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate for a 0-based epoch."""
-        if not self.lr_step_epochs:
-            return self.lr
-        return self.lr * self.lr_gamma ** (epoch // self.lr_step_epochs)
+        if self.lr_step_epochs:
+            return self.lr * self.lr_gamma ** (epoch // self.lr_step_epochs)
+        if self.lr_decay_after is not None:
+            return self.lr * self.lr_gamma ** max(epoch + 1 - self.lr_decay_after, 0)
+        return self.lr
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,8 @@ def test_run_writes_a_complete_record(scripted, tmp_path):
     assert on_disk["timings"]["time_to_target_s"] <= on_disk["curves"][0]["wall_s"]
     assert on_disk["throughput"]["train_samples_per_s_epochs"]["n"] == 3
     assert on_disk["throughput"]["train_samples_per_s"] > 0 and on_disk["throughput"]["seq_len"] == 3
-    assert on_disk["config"]["splits"] == {"train": 40, "val": 20, "test": 30}
+    assert on_disk["config"]["splits"] == {"train": 40, "val": 20, "test": 30, "held_out": True}
+    assert Path(on_disk["checkpoint"]).exists() and Path(on_disk["checkpoint"]).parent.name == "checkpoints"
     assert on_disk["environment"]["backend"]["framework"] == "scripted"
 
 
