@@ -40,6 +40,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="keep denormal floats on the CPU (slow; on by default and recorded)")
     p.add_argument("--init", choices=("canonical",), default="canonical",
                    help="initial weights: drawn once in NumPy and loaded into the backend")
+    p.add_argument("--sampling", choices=("random", "consecutive"),
+                   help="language models: independent shuffled windows, or consecutive windows with the "
+                        "hidden state carried (default: the task's recipe)")
 
 
 def build_parser() -> Parser:
@@ -55,6 +58,23 @@ def build_parser() -> Parser:
     _run_options(run)
     run.add_argument("--out", default="results/runs", help="folder for the result record")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+    for name, what in (("predict", "top classes of a text from a finished run's checkpoint"),
+                       ("generate", "continue a prefix with a finished language-model run")):
+        inf = sub.add_parser(name, help=what)
+        inf.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.names())}")
+        inf.add_argument("--backend", required=True, help=f"one of: {', '.join(backends.names())}")
+        inf.add_argument("--runs", default="results/runs", help="folder of result records and checkpoints")
+        inf.add_argument("--run", help="a run id (default: the newest finished run of task and backend)")
+        inf.add_argument("--data-dir", help="local dataset mirror, for the vocabulary")
+        inf.add_argument("--cache-dir", help="download and tokenisation cache")
+        inf.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+        if name == "predict":
+            inf.add_argument("text", help='the input, e.g. a surname: "Yu"')
+            inf.add_argument("--top", type=int, default=3, help="how many classes to show")
+        else:
+            inf.add_argument("--prefix", required=True, help="the text to continue")
+            inf.add_argument("--chars", type=int, default=50, help="how many tokens to generate")
 
     parity = sub.add_parser("parity", help="check that backends compute the same function")
     parity.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.names())}")
@@ -127,9 +147,27 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         task=args.task, backend=args.backend, scale=args.scale, seed=args.seed, epochs=args.epochs,
         device=args.device, precision=args.precision, data_dir=args.data_dir, cache_dir=args.cache_dir,
         out=args.out, flush_to_zero=args.flush_to_zero, init=args.init, progress=args.progress,
+        sampling=args.sampling,
     )
     record, path = runner.run(opts)
     print(summary.run_summary(record, str(path)))
+    return 0
+
+
+def _inference(args: argparse.Namespace, argv: list[str]) -> int:
+    _check_names(args)
+    info = backends.get(args.backend)
+    lacking = dispatch.missing(dispatch.CORE_MODULES) + dispatch.missing(info.requires)
+    if lacking:
+        return dispatch.run_in_tox(info.tox_env, argv, lacking)
+    from harness import inference
+
+    if args.command == "predict":
+        print(inference.predict(args.task, args.backend, args.text, args.top, args.runs, args.run,
+                                args.data_dir, args.cache_dir, args.device))
+    else:
+        print(inference.generate(args.task, args.backend, args.prefix, args.chars, args.runs, args.run,
+                                 args.data_dir, args.cache_dir, args.device))
     return 0
 
 
@@ -201,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args, argv)
         if args.command == "parity":
             return _parity(args, argv)
+        if args.command in ("predict", "generate"):
+            return _inference(args, argv)
         if args.command == "parity-worker":
             return _parity_worker(args, argv)
         if args.command == "matrix":

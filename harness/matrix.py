@@ -37,7 +37,7 @@ METRIC_ABBREVIATIONS = {"accuracy": "acc", "perplexity": "ppl"}
 # argparse destinations forwarded to every `run` (name in the manifest -> command-line flag)
 RUN_OPTIONS = {
     "scale": "--scale", "epochs": "--epochs", "device": "--device", "precision": "--precision",
-    "data_dir": "--data-dir", "cache_dir": "--cache-dir", "init": "--init",
+    "data_dir": "--data-dir", "cache_dir": "--cache-dir", "init": "--init", "sampling": "--sampling",
 }
 
 Launcher = Callable[[list[str], Path], int]

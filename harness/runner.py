@@ -125,7 +125,7 @@ class Trainer:
     def evaluate(self, split: Split) -> tuple[dict[str, float], metrics.Accumulator]:
         """Metrics of ``split`` in inference mode, batch by batch (logits are not kept)."""
         adapter, stateful = self.adapter, self.recipe.stateful
-        size = self.recipe.batch_size if stateful else self.recipe.eval_batch_size
+        size = (split.stream_batch or self.recipe.batch_size) if stateful else self.recipe.eval_batch_size
         acc = metrics.Accumulator(self.spec.loss)
         if stateful:
             adapter.reset_state()

@@ -28,6 +28,7 @@ class Split:
     x: np.ndarray
     y: np.ndarray
     lengths: np.ndarray | None = None
+    stream_batch: int | None = None  # consecutive layout: rows per batch (row b of batch i+1 continues row b)
 
     def __len__(self) -> int:
         return len(self.x)

@@ -134,3 +134,17 @@ def load_arrays(path: Path) -> dict[str, Any] | None:
             return {k: data[k] for k in data.files}
     except (OSError, ValueError):
         return None  # a damaged cache entry is rebuilt, not trusted
+
+
+def fetch(folder: str, file: DataFile, url: str, data_dir: Path | None, cache: Path) -> Path:
+    """One verified file: from the mirror's ``folder`` when a data dir is given, else downloaded from
+    ``url`` into the cache (checked by the same sha256)."""
+    if data_dir is None:
+        return download(Upstream(url=url, filename=file.name, sha256=file.sha256), cache)
+    path = data_dir / folder / file.name
+    if not path.exists():
+        raise DataError(
+            f"{folder} data not found: expected {path}; fix --data-dir/RNNBENCH_DATA_DIR, "
+            f"or unset it to download {url}"
+        )
+    return verify(path, file.sha256)

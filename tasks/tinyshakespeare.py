@@ -1,0 +1,42 @@
+"""Character language model on Karpathy's Tiny Shakespeare (1,115,394 characters, 65 symbols).
+
+The last 10% is the test part and the 10% before it validation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks import _lm, data
+from tasks.base import Dataset, Scale, Target, Task
+from tasks.spec import Recipe
+
+FILE = data.DataFile("input.txt", "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")
+URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+
+
+def read(data_dir: Path | None, cache_dir: Path | None) -> str:
+    path = data.fetch("tinyshakespeare", FILE, URL, data.data_dir(data_dir), data.cache_dir(cache_dir))
+    return path.read_text(encoding="utf-8")
+
+
+def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = None) -> Dataset:
+    return _lm.char_dataset(read(data_dir, cache_dir), scale, {"source": FILE.name, "sha256": [FILE.sha256]})
+
+
+TASK = Task(
+    name="tinyshakespeare",
+    description="Tiny Shakespeare character LM, 2-layer LSTM 256 (val/test perplexity)",
+    metric="perplexity",
+    target=Target("perplexity", 5.0, "min", source="char-rnn's 2x512 LSTM reaches validation loss about 1.4 "
+                  "nats (perplexity 4); a 2x256 model in 10 epochs, a little above"),
+    scales=_lm.char_scales(
+        65, {"cell": "lstm", "hidden_size": 256, "num_layers": 2},
+        Recipe(optimizer="adam", lr=2e-3, clip_norm=5.0, batch_size=64, eval_batch_size=64, epochs=10,
+               sampling="consecutive"),
+        {"steps": 100},
+        "2-layer LSTM 256 on one-hot characters, 100 steps, batch 64, consecutive, Adam 2e-3, 10 epochs",
+    ),
+    load=load,
+    encode=_lm.encode_chars,
+)
