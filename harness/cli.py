@@ -40,6 +40,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="keep denormal floats on the CPU (slow; on by default and recorded)")
     p.add_argument("--init", choices=("canonical",), default="canonical",
                    help="initial weights: drawn once in NumPy and loaded into the backend")
+    p.add_argument("--cell", choices=("rnn", "gru", "lstm", "spiking-lstm"),
+                   help="run the scale's model with another cell kind (the record says which)")
     p.add_argument("--sampling", choices=("random", "consecutive"),
                    help="language models: independent shuffled windows, or consecutive windows with the "
                         "hidden state carried (default: the task's recipe)")
@@ -52,7 +54,7 @@ def build_parser() -> Parser:
     sub.add_parser("list", help="tasks (scales, targets) and backends (installed or not)")
 
     run = sub.add_parser("run", help="train and evaluate one task on one backend")
-    run.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.names())}")
+    run.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.all_names())}")
     run.add_argument("--backend", required=True, help=f"one of: {', '.join(backends.names())}")
     run.add_argument("--seed", type=int, default=0, help="seed of weights, dropout and batch order")
     _run_options(run)
@@ -62,7 +64,7 @@ def build_parser() -> Parser:
     for name, what in (("predict", "top classes of a text from a finished run's checkpoint"),
                        ("generate", "continue a prefix with a finished language-model run")):
         inf = sub.add_parser(name, help=what)
-        inf.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.names())}")
+        inf.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.all_names())}")
         inf.add_argument("--backend", required=True, help=f"one of: {', '.join(backends.names())}")
         inf.add_argument("--runs", default="results/runs", help="folder of result records and checkpoints")
         inf.add_argument("--run", help="a run id (default: the newest finished run of task and backend)")
@@ -77,7 +79,7 @@ def build_parser() -> Parser:
             inf.add_argument("--chars", type=int, default=50, help="how many tokens to generate")
 
     parity = sub.add_parser("parity", help="check that backends compute the same function")
-    parity.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.names())}")
+    parity.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.all_names())}")
     parity.add_argument("--backends", required=True, help="comma-separated, e.g. torch,keras,jax,mxnet")
     parity.add_argument("--scale", default="smoke", help="the task's model at this scale (default: smoke)")
     parity.add_argument("--cells", help="comma-separated cell kinds to check (default: the task's own)")
@@ -90,7 +92,7 @@ def build_parser() -> Parser:
     worker.add_argument("--steps", type=int, required=True)
 
     matrix = sub.add_parser("matrix", help="every task x backend x seed, one subprocess per run, resumable")
-    matrix.add_argument("--tasks", help=f"comma-separated (default: all: {','.join(tasks.names())})")
+    matrix.add_argument("--tasks", help=f"comma-separated (default: all: {','.join(tasks.all_names())})")
     matrix.add_argument("--backends", help=f"comma-separated (default: all: {','.join(backends.names())})")
     matrix.add_argument("--repeats", type=int, default=1, help="runs per combination, seeds 0..K-1")
     _run_options(matrix)
@@ -123,8 +125,8 @@ def build_parser() -> Parser:
 
 
 def _check_names(args: argparse.Namespace) -> None:
-    if args.task not in tasks.names():
-        raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(tasks.names())}")
+    if args.task not in tasks.all_names():
+        raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(tasks.all_names())}")
     if args.backend not in backends.names():
         raise UserError(f"unknown backend {args.backend!r}; choose one of: {', '.join(backends.names())}")
 
@@ -147,7 +149,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         task=args.task, backend=args.backend, scale=args.scale, seed=args.seed, epochs=args.epochs,
         device=args.device, precision=args.precision, data_dir=args.data_dir, cache_dir=args.cache_dir,
         out=args.out, flush_to_zero=args.flush_to_zero, init=args.init, progress=args.progress,
-        sampling=args.sampling,
+        sampling=args.sampling, cell=args.cell,
     )
     record, path = runner.run(opts)
     print(summary.run_summary(record, str(path)))
@@ -201,8 +203,8 @@ def _parity(args: argparse.Namespace, argv: list[str]) -> int:
     if unknown or not names:
         raise UserError(f"unknown backend(s) {', '.join(unknown) or '(none given)'}; "
                         f"choose from: {', '.join(backends.names())}")
-    if args.task not in tasks.names():
-        raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(tasks.names())}")
+    if args.task not in tasks.all_names():
+        raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(tasks.all_names())}")
     lacking = dispatch.missing(dispatch.CORE_MODULES)
     if lacking:
         return dispatch.run_in_tox("report", argv, lacking)

@@ -38,6 +38,9 @@ def _model(task: Task, record: dict[str, Any], backend: str, device: str, data_d
     from dataclasses import replace
 
     scale = task.scale(record["scale"])
+    cell = (record["config"].get("options") or {}).get("cell")
+    if cell:  # the run overrode the scale's cell kind
+        scale = replace(scale, model=replace(scale.model, cell=cell))
     scale = replace(scale, recipe=replace(scale.recipe, sampling="random"))  # every call from zeros
     info = task.load(scale, data_dir, cache_dir).info
     adapter = backends.create(backends.get(backend), device, "fp32")

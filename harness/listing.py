@@ -11,7 +11,7 @@ from harness.dispatch import ROOT
 
 def render() -> str:
     task_rows = []
-    for name in tasks.names():
+    for name in tasks.all_names():
         task = tasks.get(name)
         for scale in task.scales.values():
             task_rows.append((name, scale.name + (" (default)" if scale.name == task.default_scale else ""),

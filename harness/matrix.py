@@ -38,6 +38,7 @@ METRIC_ABBREVIATIONS = {"accuracy": "acc", "perplexity": "ppl"}
 RUN_OPTIONS = {
     "scale": "--scale", "epochs": "--epochs", "device": "--device", "precision": "--precision",
     "data_dir": "--data-dir", "cache_dir": "--cache-dir", "init": "--init", "sampling": "--sampling",
+    "cell": "--cell",
 }
 
 Launcher = Callable[[list[str], Path], int]
@@ -266,7 +267,7 @@ def main(args: Any, launch: Launcher | None = None, say: Callable[[str], None] |
     """Run the matrix described by parsed ``args``; 0 when every combination is ok, else 1."""
     launch = launch or subprocess_launcher
     say = say or (lambda text: print(text, end="", flush=True))
-    task_names = parse_names(args.tasks, tasks.names(), "task")
+    task_names = parse_names(args.tasks, tasks.all_names(), "task")
     backend_names = parse_names(args.backends, list(backends.registry()), "backend")
     if args.repeats < 1:
         raise UserError(f"--repeats {args.repeats}: give at least 1 (repeats use seeds 0..K-1)")

@@ -118,11 +118,18 @@ class Comparison:
         return sorted(self.rows.values(), key=lambda r: (r.backend, r.precision))
 
 
+def scale_label(r: dict[str, Any]) -> str:
+    """The scale, with the cell kind or sampling a run overrode (``names / full cell=lstm``): such runs
+    train another model and are compared apart."""
+    options = dig(r, "config", "options", default={}) or {}
+    return r["scale"] + "".join(f" {k}={options[k]}" for k in ("cell", "sampling") if options.get(k))
+
+
 def group(recs: list[dict[str, Any]]) -> list[Comparison]:
     """Comparisons from records (oldest first): the latest record of each (row, seed) is kept."""
     latest: dict[tuple, dict[str, Any]] = {}
     for r in recs:
-        key = (r["task"], r["scale"], dig(r, "config", "options", "epochs", default=NA),
+        key = (r["task"], scale_label(r), dig(r, "config", "options", "epochs", default=NA),
                dig(r, "environment", "machine", default="unknown"), device_kind(r),
                r["backend"], dig(r, "environment", "backend", "precision",
                                  default=dig(r, "config", "options", "precision", default=NA)), r["seed"])

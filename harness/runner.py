@@ -46,6 +46,7 @@ class RunOptions:
     init: str = "canonical"
     progress: bool = True
     sampling: str | None = None
+    cell: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -271,6 +272,11 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
         if opts.sampling not in SAMPLING:
             raise UserError(f"--sampling {opts.sampling!r}: choose one of {', '.join(SAMPLING)}")
         scale = replace(scale, recipe=replace(scale.recipe, sampling=opts.sampling))
+    if opts.cell is not None:
+        try:
+            scale = replace(scale, model=replace(scale.model, cell=opts.cell))
+        except ValueError as exc:
+            raise UserError(f"--cell {opts.cell!r}: {exc}") from None
     if opts.init != "canonical":
         raise UserError(f"--init {opts.init!r}: only 'canonical' (weights drawn once in NumPy) is supported")
 
@@ -293,7 +299,8 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
     described = adapter.describe()
     device = "cpu" if described.get("device", "cpu") == "cpu" else "gpu"
     started = datetime.now(timezone.utc)
-    run_id = f"{task.name}-{scale.name}-{info.name}-{device}-s{opts.seed}-{started:%Y%m%dT%H%M%S}"
+    variant = f"-{opts.cell}" if opts.cell else ""
+    run_id = f"{task.name}-{scale.name}{variant}-{info.name}-{device}-s{opts.seed}-{started:%Y%m%dT%H%M%S}"
     path = Path(opts.out) / f"{run_id}.json"
     record: dict[str, Any] = {
         "schema": records.SCHEMA, "run_id": run_id, "task": task.name, "backend": info.name,
@@ -302,7 +309,8 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
         "config": {
             "model": scale.model.to_dict(), "recipe": scale.recipe.to_dict(), "data": dataset.info,
             "options": {"device": opts.device, "precision": opts.precision, "init": opts.init,
-                        "epochs": scale.recipe.epochs, "flush_to_zero": opts.flush_to_zero},
+                        "epochs": scale.recipe.epochs, "flush_to_zero": opts.flush_to_zero,
+                        "cell": opts.cell, "sampling": opts.sampling},
             "splits": {"train": len(dataset.train), "val": len(dataset.val), "test": len(dataset.test),
                        "held_out": task.held_out},
             "param_count": canonical.param_count(scale.model),

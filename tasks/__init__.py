@@ -1,7 +1,9 @@
 """The task registry: one module per task, found by name and imported only when asked for.
 
 Adding a task means adding ``tasks/<name>.py`` that defines ``TASK``; nothing else changes. Module
-names use underscores; task names may use hyphens (``five-words`` is ``tasks/five_words.py``).
+names use underscores; task names may use hyphens (``five-words`` is ``tasks/five_words.py``). Modules
+starting with ``_`` are shared helpers. The listing is ``all_names()``: a function ``names`` would be
+replaced by the ``names`` task module when it is imported.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 _NOT_TASKS = {"base", "spec", "data", "text"}
 
 
-def names() -> list[str]:
+def all_names() -> list[str]:
     """Every task name, without importing any task module (no NumPy needed)."""
     return sorted(
         m.name.replace("_", "-")
@@ -27,6 +29,6 @@ def names() -> list[str]:
 
 def get(name: str) -> Task:
     """The task called ``name``; ``KeyError`` with the valid names if there is none."""
-    if name not in names():
-        raise KeyError(f"unknown task {name!r}; choose one of: {', '.join(names())}")
+    if name not in all_names():
+        raise KeyError(f"unknown task {name!r}; choose one of: {', '.join(all_names())}")
     return importlib.import_module(f"tasks.{name.replace('-', '_')}").TASK

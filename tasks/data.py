@@ -36,7 +36,7 @@ class Upstream:
 
     url: str
     filename: str
-    sha256: str
+    sha256: str | None  # None: the archive has no published digest; its members are checked instead
 
 
 def data_dir(explicit: str | Path | None = None) -> Path | None:
@@ -58,6 +58,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_bytes(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
 def verify(path: Path, sha256: str) -> Path:
     """``path`` if its sha256 is ``sha256``; a :class:`DataError` naming both digests otherwise."""
     actual = sha256_of(path)
@@ -73,7 +77,7 @@ def download(upstream: Upstream, cache: Path) -> Path:
     """The upstream file in the cache, downloaded and verified on first use."""
     dest = cache / "downloads" / upstream.filename
     if dest.exists():
-        return verify(dest, upstream.sha256)
+        return verify(dest, upstream.sha256) if upstream.sha256 else dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     print(f"rnnbench: downloading {upstream.url} to {dest}", flush=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
@@ -81,7 +85,8 @@ def download(upstream: Upstream, cache: Path) -> Path:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(upstream.url, timeout=60) as response:
             for chunk in iter(lambda: response.read(1 << 20), b""):
                 out.write(chunk)
-        verify(Path(tmp), upstream.sha256)
+        if upstream.sha256:
+            verify(Path(tmp), upstream.sha256)
         os.replace(tmp, dest)
     except OSError as exc:
         raise DataError(

@@ -16,7 +16,8 @@ from tasks import _lm, data
 from tasks.base import Dataset, Scale, Target, Task
 from tasks.spec import Recipe
 
-FILE = data.DataFile("jaychou_lyrics.txt.zip", "3cfedd7d174111cdad5a27eaffaa6a2432a2842cf2590a03dd8a97610ea07043")
+FILE = data.DataFile("jaychou_lyrics.txt.zip",
+                     "3cfedd7d174111cdad5a27eaffaa6a2432a2842cf2590a03dd8a97610ea07043")
 URL = ("https://raw.githubusercontent.com/d2l-ai/d2l-zh/66964df083b506fcc672132851ea171519d48d0b/"
        "data/jaychou_lyrics.txt.zip")
 CHARACTERS = 10_000  # the seed's corpus: the first 10,000 characters

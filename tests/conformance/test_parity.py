@@ -15,7 +15,7 @@ IMPORTABLE = [name for name, info in backends.registry().items() if backends.imp
 pytestmark = pytest.mark.skipif(not IMPORTABLE, reason="no backend framework installed here")
 
 
-@pytest.mark.parametrize("task", tasks.names())
+@pytest.mark.parametrize("task", tasks.all_names())
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_every_backend_matches_the_reference(task, cell):
     table, ok = parity.run(task, IMPORTABLE, cells=[cell], steps=3, collect=parity.collect_here)
