@@ -87,7 +87,7 @@ def scripted(monkeypatch):
     monkeypatch.setattr(backends, "get", lambda name: dataclasses.replace(SCRIPTED, name=name))
     monkeypatch.setattr(backends, "registry", lambda: {"scripted": SCRIPTED})
     monkeypatch.setattr(backends, "create", lambda info, *args: ScriptedAdapter(*args))
-    monkeypatch.setattr(tasks, "names", lambda: ["synthetic"])
+    monkeypatch.setattr(tasks, "all_names", lambda: ["synthetic"])
     monkeypatch.setattr(backends, "names", lambda: ["scripted"])
     flushing = ftz.enabled()
     yield ScriptedAdapter
