@@ -39,13 +39,25 @@ def run_summary(record: dict[str, Any], path: str) -> str:
         (f"test {metric} (best val, epoch {m.get('best_epoch')})", _fmt(m.get(f"test_{metric}"))),
         (f"test {metric} (final model)", _fmt(m.get(f"test_{metric}_final"))),
         (f"target {record['config']['target']['value']} reached", m.get("target_reached")),
+        *((f"test {k[5:].replace('_', ' ')}", _fmt(v)) for k, v in m.items()
+          if k.startswith("test_") and k[5:] not in (metric, f"{metric}_final", "loss", "loss_final")),
         ("train samples/s (median [min-max] per epoch)", _rate(tp.get("train_samples_per_s_epochs", {}))),
         ("train tokens/s", _fmt(tp.get("train_tokens_per_s"))),
         ("eval samples/s", _fmt(tp.get("eval_samples_per_s"))),
+        *([("train step latency ms (median / p95)",
+            f"{tp['step_latency_ms']['median']:.3f} / {tp['step_latency_ms']['p95']:.3f}")]
+          if tp.get("step_latency_ms") else []),
         ("first step (warm-up) s", _fmt(tm.get("first_step_s"))),
         ("time to target s", _fmt(tm.get("time_to_target_s"))),
         ("training wall s", _fmt(tm.get("wall_s"))),
         ("parameters", record["config"]["param_count"]),
+        *([("held-out data", "none: val and test are the training data (memorisation)")]
+          if record["config"].get("splits", {}).get("held_out") is False else []),
         ("record", path),
     ]
-    return tabulate([(k, _fmt(v)) for k, v in rows], tablefmt="simple_outline")
+    table = tabulate([(k, _fmt(v)) for k, v in rows], tablefmt="simple_outline")
+    examples = (record.get("analysis") or {}).get("examples")
+    if examples:
+        table += "\n" + tabulate([(e["input"], e["predicted"], e["actual"]) for e in examples],
+                                  headers=("input", "predicted", "actual"), tablefmt="simple")
+    return table

@@ -41,8 +41,8 @@ class ModelSpec:
     -> ``input_dropout`` (one mask per sequence shared over time steps, as Keras' ``LSTM(dropout=)``)
     -> ``num_layers`` recurrent layers of ``cell`` (``layer_dropout`` between them, ``recurrent_dropout``
     on the carried hidden state, one mask per sequence) -> the last time step (``output="last"``) or
-    every step (``"sequence"``) -> ``head`` layers. The final Dense produces logits; the loss applies
-    the sigmoid or softmax.
+    every step (``"sequence"``) -> ``head`` layers. The final Dense produces logits (with an empty
+    head the recurrent output is the logits); the loss applies the sigmoid or softmax.
 
     ``decoder_steps > 0`` makes an encoder-decoder (Keras' ``RepeatVector``): the recurrent stack's last
     output is repeated ``decoder_steps`` times and fed to ``decoder_layers`` further recurrent layers of
@@ -84,7 +84,7 @@ class ModelSpec:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
         if self.input == "embedding" and self.embed_dim <= 0:
             raise ValueError("an embedding input needs embed_dim > 0")
-        if not self.head or not isinstance(self.head[-1], Dense):
+        if self.head and not isinstance(self.head[-1], Dense):
             raise ValueError("the head must end with a Dense layer that produces the logits")
         if self.decoder_steps and self.output != "sequence":
             raise ValueError("an encoder-decoder (decoder_steps > 0) outputs every decoder step: "
@@ -97,7 +97,9 @@ class ModelSpec:
 
     @property
     def num_outputs(self) -> int:
-        return self.head[-1].units  # type: ignore[union-attr]
+        """Width of the logits: the last Dense, or the recurrent output itself with an empty head (the
+        five-words seed's RNN, whose 26 hidden units are the 26 letters' logits)."""
+        return self.head[-1].units if self.head else self.hidden_size  # type: ignore[union-attr]
 
     @property
     def fused_ok(self) -> bool:

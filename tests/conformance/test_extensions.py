@@ -135,3 +135,14 @@ def test_consecutive_training_learns(backend):
         adapter.losses([adapter.train_step(x[:, :6], y[:, :6]), adapter.train_step(x[:, 6:], y[:, 6:])])
     adapter.reset_state()
     assert metrics.categorical_crossentropy(adapter.predict(x), y) < 0.9 * before
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_empty_head_makes_the_recurrent_output_the_logits(backend):
+    spec = ModelSpec(cell="rnn", vocab_size=7, input="onehot", hidden_size=7, head=(), output="sequence",
+                     init="torch")
+    adapter = make(backend, spec)
+    x, y = batch(spec, steps=4)
+    np.testing.assert_allclose(adapter.predict(x), reference.forward(spec, canonical.init(spec, 0), x),
+                               atol=1e-5, rtol=1e-4)
+    assert np.all(np.isfinite(adapter.losses([adapter.train_step(x, y) for _ in range(3)])))
