@@ -1,4 +1,5 @@
-"""PyTorch: ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (fused CPU kernels, cuDNN on a GPU)."""
+"""PyTorch: ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (fused CPU kernels, cuDNN on a GPU); a per-step loop where no
+fused kernel applies (the spiking LSTM, recurrent dropout)."""
 
 from backends.base import BackendInfo
 

@@ -9,7 +9,7 @@ import torch
 
 from backends.base import Adapter, BackendError
 from backends.torch import train, weights
-from backends.torch.model import RecurrentNet
+from backends.torch.model import RecurrentNet, State
 from tasks.spec import ModelSpec, Recipe
 
 _AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -36,6 +36,7 @@ class TorchAdapter(Adapter):
         torch.manual_seed(seed)
         self.spec, self.recipe = spec, recipe
         self.model = RecurrentNet(spec).to(self.device)
+        self._state: State | None = None  # carried between calls under consecutive sampling
         self.optimizer = train.optimizer(recipe, self.model.parameters())
         if self.amp_dtype is not None:
             self._probe_precision()
@@ -68,11 +69,27 @@ class TorchAdapter(Adapter):
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                               enabled=self.amp_dtype is not None)
 
+    def _start(self, batch: int) -> State | None:
+        """The carried state if there is one for this batch size; None starts from zeros."""
+        state = self._state
+        if state is None or (state[0] if isinstance(state, tuple) else state).shape[1] != batch:
+            return None
+        return state
+
+    def _keep(self, state: State) -> None:
+        """Carry the final encoder state into the next call, detached (truncated BPTT), on the device."""
+        if self.recipe.stateful:
+            self._state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+    def reset_state(self) -> None:
+        self._state = None
+
     def train_step(self, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
         self.model.train()
         xb, yb = self._tensor(x), self._tensor(y)
         with self._autocast():
-            logits = self.model(xb)
+            logits, state = self.model(xb, self._start(xb.shape[0]))
+        self._keep(state)
         loss = train.loss(self.spec, logits.float(), yb)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
@@ -92,11 +109,14 @@ class TorchAdapter(Adapter):
     def losses(self, handles: list[Any]) -> np.ndarray:
         return torch.stack(handles).float().cpu().numpy()
 
-    @torch.inference_mode()
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()
-        with self._autocast():
-            logits = self.model(self._tensor(x))
+        # A kept state must be a normal tensor: a later train step saves it for backward, which torch
+        # refuses for inference-mode tensors; so stateful prediction runs under no_grad alone.
+        with torch.inference_mode(not self.recipe.stateful), torch.no_grad(), self._autocast():
+            xb = self._tensor(x)
+            logits, state = self.model(xb, self._start(xb.shape[0]))
+            self._keep(state)
         return logits.float().cpu().numpy()
 
     def set_lr(self, lr: float) -> None:
@@ -109,7 +129,7 @@ class TorchAdapter(Adapter):
 
     def kernel_path(self) -> str:
         if not self.spec.fused_ok:
-            return "loop"  # recurrent dropout: per-step cell in Python
+            return "loop"  # recurrent dropout or the spiking cell: per-step cell in Python
         cudnn = torch.backends.cudnn
         if self.device.type == "cuda" and cudnn.is_available() and cudnn.enabled:
             return "cudnn"
@@ -127,7 +147,8 @@ class TorchAdapter(Adapter):
             "device": str(self.device),
             "device_name": torch.cuda.get_device_name(self.device) if cuda else "cpu",
             "kernel_path": self.kernel_path(),
-            "kernel_detail": {"loop": "per-step LoopRecurrence (recurrent dropout)",
+            "kernel_detail": {"loop": "per-step LoopRecurrence "
+                                      f"({'spiking cell' if self.spec.spiking else 'recurrent dropout'})",
                               "cudnn": "nn.LSTM/GRU/RNN on cuDNN",
                               "fused": "nn.LSTM/GRU/RNN fused CPU kernel"}[self.kernel_path()],
             "precision": self.precision,

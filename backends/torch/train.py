@@ -25,4 +25,8 @@ def loss(spec: ModelSpec, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     """Mean loss of float32 ``logits`` against labels ``y`` (0/1 floats or class ids)."""
     if spec.loss == "binary_crossentropy":
         return nn.functional.binary_cross_entropy_with_logits(logits.reshape(y.shape), y.float())
+    if spec.loss == "softmax_mse":  # the spiking-LSTM seed's loss: mean over examples and classes
+        probs = nn.functional.softmax(logits, dim=-1)
+        onehot = nn.functional.one_hot(y.long(), logits.shape[-1]).to(probs.dtype)
+        return nn.functional.mse_loss(probs, onehot)
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long())

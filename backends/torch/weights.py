@@ -1,7 +1,8 @@
 """PyTorch parameters <-> canonical weights (``backends.canonical``).
 
 PyTorch stores ``weight_ih`` as (G*H, in), i.e. the canonical kernel transposed, in the same gate order;
-``nn.Linear`` likewise. LSTM and RNN have two biases that the canonical format sums.
+``nn.Linear`` likewise. LSTM and RNN have two biases that the canonical format sums. Canonical ``rnn{l}``
+is layer l of ``model.rnn``, ``dec{l}`` layer l of ``model.decoder``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ def _linears(model: nn.Module) -> list[nn.Linear]:
     return [m for m in model.head if isinstance(m, nn.Linear)]
 
 
+def _recurrent(model: nn.Module) -> list[tuple[str, nn.Module, int]]:
+    """(canonical prefix, module, layer index in it) of every recurrent layer."""
+    return [(prefix, model.rnn if prefix.startswith("rnn") else model.decoder, int(prefix[3:]))
+            for prefix, _ in canonical.recurrent_layers(model.spec)]
+
+
 def to_canonical(model: nn.Module) -> dict[str, np.ndarray]:
     spec = model.spec
     out: dict[str, np.ndarray] = {}
@@ -26,11 +33,10 @@ def to_canonical(model: nn.Module) -> dict[str, np.ndarray]:
 
     if model.embedding is not None:
         out["embedding"] = np_(model.embedding.weight)
-    for k in range(spec.num_layers):
-        rnn = model.rnn
-        out[f"rnn{k}/kernel"] = np_(getattr(rnn, f"weight_ih_l{k}")).T.copy()
-        out[f"rnn{k}/recurrent_kernel"] = np_(getattr(rnn, f"weight_hh_l{k}")).T.copy()
-        out.update(canonical.join_biases(spec, k, np_(getattr(rnn, f"bias_ih_l{k}")),
+    for p, rnn, k in _recurrent(model):
+        out[f"{p}/kernel"] = np_(getattr(rnn, f"weight_ih_l{k}")).T.copy()
+        out[f"{p}/recurrent_kernel"] = np_(getattr(rnn, f"weight_hh_l{k}")).T.copy()
+        out.update(canonical.join_biases(spec, p, np_(getattr(rnn, f"bias_ih_l{k}")),
                                          np_(getattr(rnn, f"bias_hh_l{k}"))))
     for k, linear in enumerate(_linears(model)):
         out[f"dense{k}/kernel"] = np_(linear.weight).T.copy()
@@ -48,15 +54,15 @@ def from_canonical(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
 
     if model.embedding is not None:
         put(model.embedding.weight, weights["embedding"])
-    for k in range(spec.num_layers):
-        rnn = model.rnn
-        put(getattr(rnn, f"weight_ih_l{k}"), weights[f"rnn{k}/kernel"].T)
-        put(getattr(rnn, f"weight_hh_l{k}"), weights[f"rnn{k}/recurrent_kernel"].T)
-        b_ih, b_hh = canonical.split_biases(spec, weights, k)
+    for p, rnn, k in _recurrent(model):
+        put(getattr(rnn, f"weight_ih_l{k}"), weights[f"{p}/kernel"].T)
+        put(getattr(rnn, f"weight_hh_l{k}"), weights[f"{p}/recurrent_kernel"].T)
+        b_ih, b_hh = canonical.split_biases(spec, weights, p)
         put(getattr(rnn, f"bias_ih_l{k}"), b_ih)
         put(getattr(rnn, f"bias_hh_l{k}"), b_hh)
     for k, linear in enumerate(_linears(model)):
         put(linear.weight, weights[f"dense{k}/kernel"].T)
         put(linear.bias, weights[f"dense{k}/bias"])
-    if isinstance(model.rnn, nn.RNNBase):
-        model.rnn.flatten_parameters()  # cuDNN wants one contiguous weight buffer
+    for rnn, _ in model.recurrences():
+        if isinstance(rnn, nn.RNNBase):
+            rnn.flatten_parameters()  # cuDNN wants one contiguous weight buffer
