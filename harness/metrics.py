@@ -99,7 +99,9 @@ class Accumulator:
         mean = self.loss_sum / max(self.count, 1)
         pred, y = self.predictions()
         values = {"loss": float(mean), "accuracy": float(np.mean(pred == y)),
-                  "perplexity": float(np.exp(min(mean, 700.0)))}
+                  "perplexity": float(np.exp(min(mean, 700.0))),
+                  "sequence_accuracy": sequence_accuracy(pred, y) if pred.ndim > 1 else float("nan"),
+                  }
         return {"loss": values["loss"], metric: values[metric]}
 
 
@@ -130,4 +132,5 @@ def token_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(pred == y))
 
 
-EXTRA = {"token_accuracy": token_accuracy, "last_step_accuracy": last_step_accuracy, "sequence_accuracy": sequence_accuracy}
+EXTRA = {"token_accuracy": token_accuracy, "last_step_accuracy": last_step_accuracy,
+         "sequence_accuracy": sequence_accuracy}

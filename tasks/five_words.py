@@ -23,11 +23,13 @@ from tasks.base import Dataset, Scale, Split, Target, Task
 from tasks.spec import Dense, ModelSpec, Recipe
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
-WORDS = (
-    "basic beach below black brown carry cream drink error event exist first funny guess human image large "
-    "magic mouse night noise ocean often order peace phone print quiet reach rough round scene score sense "
-    "skill sleep small storm table think touch twice until upset voice waste watch white woman young"
-).split()
+WORDS = [
+    "basic", "beach", "below", "black", "brown", "carry", "cream", "drink", "error", "event", "exist",
+    "first", "funny", "guess", "human", "image", "large", "magic", "mouse", "night", "noise", "ocean",
+    "often", "order", "peace", "phone", "print", "quiet", "reach", "rough", "round", "scene", "score",
+    "sense", "skill", "sleep", "small", "storm", "table", "think", "touch", "twice", "until", "upset",
+    "voice", "waste", "watch", "white", "woman", "young",
+]
 
 
 def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = None) -> Dataset:
@@ -49,8 +51,8 @@ RNN = ModelSpec(cell="rnn", vocab_size=26, input="onehot", hidden_size=26, head=
                 init="torch")
 RNN_RECIPE = Recipe(optimizer="adam", lr=1e-3, eps=1e-8, batch_size=1, eval_batch_size=50, epochs=900,
                     lr_step_epochs=300, lr_gamma=0.1)
-LSTM = ModelSpec(cell="lstm", vocab_size=26, input="onehot", hidden_size=64, num_layers=3, layer_dropout=0.2,
-                 head=(Dense(26),), output="sequence", init="torch")
+LSTM = ModelSpec(cell="lstm", vocab_size=26, input="onehot", hidden_size=64, num_layers=3,
+                 layer_dropout=0.2, head=(Dense(26),), output="sequence", init="torch")
 LSTM_RECIPE = Recipe(optimizer="adam", lr=1e-3, eps=1e-8, weight_decay=1e-5, clip_norm=1.0, batch_size=1,
                      eval_batch_size=50, epochs=1500, lr_step_epochs=500, lr_gamma=0.5)
 

@@ -88,7 +88,8 @@ def test_weights_round_trip_and_transfer(backend, cell):
     second = make(backend, spec, seed=9)
     second.set_weights(exported)
     x, _ = batch(spec)
-    np.testing.assert_array_equal(first.predict(x), second.predict(x))
+    # not bit-equal: MXNet's oneDNN RNN kernel differs by an ulp between two model instances
+    np.testing.assert_allclose(first.predict(x), second.predict(x), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
