@@ -3,6 +3,10 @@
 MXNet executes asynchronously: ``train_step`` returns the loss NDArray without waiting for it,
 ``losses`` and ``predict`` wait for their own results, and ``synchronize`` (``mx.nd.waitall()``) waits for
 everything queued, which the harness calls before reading a clock.
+
+Consecutive sampling (``recipe.stateful``) feeds the carried encoder state to the hybridized graphs as
+extra inputs (the fused layer's begin states) and keeps the final states they return, detached: NDArrays
+that stay on the device, so carrying costs no copy. With random sampling the graphs have no state inputs.
 """
 
 from __future__ import annotations
@@ -69,12 +73,13 @@ class MXNetAdapter(Adapter):
         self.trainer = gluon.Trainer(self.net.collect_params(), train.optimizer(recipe), kvstore=None,
                                      update_on_kvstore=False)
         self._steps: int | None = None
+        self._state: list[mx.nd.NDArray] = []  # carried encoder state (consecutive sampling)
 
     def _hybridize(self, steps: int) -> None:
         """(Re)build the cached graphs; the per-step loop unrolls ``steps`` time steps into them."""
         if steps != self._steps:
             if not self.spec.fused_ok:
-                self.net.rnn.steps = steps
+                self.net.rnn.steps = steps  # the decoder's length is fixed at construction
             self.train_net.hybridize(static_alloc=True, static_shape=True)  # also hybridizes self.net
             self._steps = steps
 
@@ -87,11 +92,33 @@ class MXNetAdapter(Adapter):
     def _array(self, a: np.ndarray, dtype: str) -> mx.nd.NDArray:
         return mx.nd.array(a, ctx=self.ctx, dtype=dtype)
 
+    def _begin_state(self, batch: int) -> list[mx.nd.NDArray]:
+        """The carried state, or zeros where there is none or its batch size differs; none when random
+        sampling."""
+        if not self.recipe.stateful:
+            return []
+        if not self._state or self._state[0].shape[1] != batch:
+            shape = (self.spec.num_layers, batch, self.spec.hidden_size)
+            self._state = [mx.nd.zeros(shape, ctx=self.ctx) for _ in range(self.net.num_states)]
+        return self._state
+
+    def _split(self, out: mx.nd.NDArray | list[mx.nd.NDArray]) -> mx.nd.NDArray:
+        """The first output of a graph; a stateful graph's final states are kept, detached (truncated
+        backpropagation through time)."""
+        if not self.recipe.stateful:
+            return out
+        self._state = [s.detach() for s in out[1:]]
+        return out[0]
+
+    def reset_state(self) -> None:
+        self._state = []
+
     def train_step(self, x: np.ndarray, y: np.ndarray) -> mx.nd.NDArray:
         self._hybridize(x.shape[1])
         xb, yb = self._array(x, "int32"), self._array(y, "float32")
+        state = self._begin_state(x.shape[0])
         with autograd.record():
-            loss = self.train_net(xb, yb)
+            loss = self._split(self.train_net(xb, yb, *state))
         loss.backward()
         if self.recipe.clip_norm:
             grads = [p.grad(self.ctx) for p in self.params if p.grad_req != "null"]
@@ -104,7 +131,8 @@ class MXNetAdapter(Adapter):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         self._hybridize(x.shape[1])
-        return self.net(self._array(x, "int32")).asnumpy().astype(np.float32, copy=False)
+        out = self._split(self.net(self._array(x, "int32"), *self._begin_state(x.shape[0])))
+        return out.asnumpy().astype(np.float32, copy=False)
 
     def set_lr(self, lr: float) -> None:
         self.trainer.set_learning_rate(lr)
@@ -114,15 +142,16 @@ class MXNetAdapter(Adapter):
 
     def kernel_path(self) -> str:
         if not self.spec.fused_ok:
-            return "loop"  # recurrent dropout: per-step cell unrolled in the graph
+            return "loop"  # spiking cell or recurrent dropout: per-step cell unrolled in the graph
         return "cudnn" if self.ctx.device_type == "gpu" else "fused"
 
     def describe(self) -> dict[str, Any]:
         features = mx.runtime.Features()
         onednn = features.is_enabled("MKLDNN")
-        cell = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[self.spec.cell]
+        cell = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}.get(self.spec.cell, self.spec.cell)
+        why = "spiking LSTM" if self.spec.spiking else "recurrent dropout"
         detail = {
-            "loop": "per-step LoopRecurrence unrolled in a hybridized graph (recurrent dropout)",
+            "loop": f"per-step LoopRecurrence unrolled in a hybridized graph ({why})",
             "cudnn": f"gluon.rnn.{cell} (RNN operator on cuDNN), hybridized",
             "fused": f"gluon.rnn.{cell} (fused RNN operator"
                      + (", oneDNN build" if onednn else "") + "), hybridized",

@@ -1,10 +1,12 @@
 """A Gluon ``HybridBlock`` built from a :class:`~tasks.spec.ModelSpec`.
 
 The recurrence is ``gluon.rnn.LSTM``/``GRU``/``RNN`` with ``layout="NTC"`` (the fused RNN operator) unless
-the spec asks for recurrent dropout, which the fused operator cannot do: then :class:`LoopRecurrence`
-runs the same equations step by step, with parameters of the same names and layouts
-(``l{k}_i2h_weight`` ...), so weights load either way. Dropout ops are active only inside
-``autograd.record()`` (training mode), as everywhere in Gluon.
+the spec asks for recurrent dropout or the spiking LSTM, which the fused operator cannot do: then
+:class:`LoopRecurrence` runs the equations step by step, with parameters of the same names and layouts
+(``l{k}_i2h_weight`` ...), so weights load either way. An encoder-decoder has a second recurrence of the
+same kind (``RecurrentNet.dec``). Both kinds take optional begin states and then also return their final
+states, which is how consecutive sampling carries the state between calls. Dropout ops are active only
+inside ``autograd.record()`` (training mode), as everywhere in Gluon.
 """
 
 from __future__ import annotations
@@ -13,26 +15,39 @@ import mxnet as mx
 from mxnet import gluon
 from mxnet.gluon import nn, rnn
 
-from tasks.spec import Dense, ModelSpec
+from tasks.spec import SPIKE_ALPHA, Dense, ModelSpec
 
 _FUSED = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
-_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1, "spiking-lstm": 4}
+
+
+def spike(F, z):
+    """Heaviside step ``z >= 0`` forward, surrogate derivative ``alpha/sqrt(pi) * exp(-(alpha z)^2)``
+    backward: ``s - BlockGrad(s)`` is exactly 0 but carries the gradient of ``s = erf(alpha z)/2``, which
+    is ``erfc(-alpha z)/2`` less a constant (MXNet 1.9 has no ``erfc``)."""
+    s = 0.5 * F.erf(SPIKE_ALPHA * z)
+    return F.BlockGrad(z >= 0) + (s - F.BlockGrad(s))
 
 
 class LoopRecurrence(gluon.HybridBlock):
-    """Per-step recurrence with one recurrent-dropout mask per sequence on the carried hidden state
-    (Keras' ``recurrent_dropout``: the mask multiplies ``h`` only where it enters the recurrent matmul).
+    """Per-step recurrence for what the fused operator cannot run: the spiking LSTM, and one
+    recurrent-dropout mask per sequence on the carried hidden state (Keras' ``recurrent_dropout``: the
+    mask multiplies ``h`` only where it enters the recurrent matmul).
+
+    Called like Gluon's fused layers: ``block(x)`` -> outputs, or ``block(x, states)`` with ``states``
+    ``[h]`` or ``[h, c]`` of shape (layers, batch, hidden) -> (outputs, final states).
 
     The number of time steps is unrolled into the graph: set ``steps`` (and re-hybridize) before a call
     with a new sequence length; imperative calls read it from the input.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
-                 layer_dropout: float, recurrent_dropout: float, **kwargs) -> None:
+                 layer_dropout: float, recurrent_dropout: float, steps: int | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.layer_dropout, self.recurrent_dropout = layer_dropout, recurrent_dropout
-        self.steps: int | None = None
+        self.steps = steps
         g = _GATES[cell] * hidden_size
         with self.name_scope():
             for k in range(num_layers):
@@ -41,31 +56,45 @@ class LoopRecurrence(gluon.HybridBlock):
                                     (f"l{k}_i2h_bias", (g,)), (f"l{k}_h2h_bias", (g,))):
                     setattr(self, name, self.params.get(name, shape=shape, init="zeros"))
 
-    def hybrid_forward(self, F, x, **params):
+    def hybrid_forward(self, F, x, states=None, **params):
         steps = x.shape[1] if isinstance(x, mx.nd.NDArray) else self.steps
         if not steps:
             raise RuntimeError("LoopRecurrence.steps must be set before a symbolic (hybridized) call")
+        finals = []
         for k in range(self.num_layers):
             if k and self.layer_dropout:
                 x = F.Dropout(x, p=self.layer_dropout)
-            x = self._layer(F, x, k, steps, params)
-        return x
+            begin = None if states is None else [
+                F.squeeze(F.slice_axis(s, axis=0, begin=k, end=k + 1), axis=0) for s in states]
+            x, last = self._layer(F, x, k, steps, params, begin)
+            finals.append(last)
+        if states is None:
+            return x
+        return x, [F.stack(*(last[j] for last in finals), axis=0) for j in range(len(states))]
 
-    def _layer(self, F, x, k, steps, params):
+    def _layer(self, F, x, k, steps, params, begin=None):
+        """One layer over every step from ``begin`` ([h] or [h, c], zeros if None): (outputs, (h, c))."""
         hidden, g = self.hidden_size, _GATES[self.cell] * self.hidden_size
         w_hh, b_hh = params[f"l{k}_h2h_weight"], params[f"l{k}_h2h_bias"]
         gi = F.FullyConnected(x, params[f"l{k}_i2h_weight"], params[f"l{k}_i2h_bias"], num_hidden=g,
                               flatten=False)
         gis = F.split(gi, num_outputs=steps, axis=1, squeeze_axis=True) if steps > 1 else [
             F.squeeze(gi, axis=1)]
-        h = F.zeros_like(F.slice_axis(gis[0], axis=1, begin=0, end=hidden))
-        c = h
+        if begin is None:
+            h = F.zeros_like(F.slice_axis(gis[0], axis=1, begin=0, end=hidden))
+            c = h
+        else:
+            h, c = begin[0], begin[-1]  # c is unused by gru and rnn
         mask = F.Dropout(F.ones_like(h), p=self.recurrent_dropout) if self.recurrent_dropout else None
         outputs = []
         for t in range(steps):
             hd = h * mask if mask is not None else h
             gh = F.FullyConnected(hd, w_hh, b_hh, num_hidden=g)
-            if self.cell == "lstm":
+            if self.cell == "spiking-lstm":
+                i, f, cand, o = F.split(spike(F, gis[t] + gh), num_outputs=4, axis=1)
+                c = f * c + i * cand
+                h = o * c
+            elif self.cell == "lstm":
                 i, f, cand, o = F.split(gis[t] + gh, num_outputs=4, axis=1)
                 c = F.sigmoid(f) * c + F.sigmoid(i) * F.tanh(cand)
                 h = F.sigmoid(o) * F.tanh(c)
@@ -77,12 +106,28 @@ class LoopRecurrence(gluon.HybridBlock):
             else:
                 h = F.tanh(gis[t] + gh)
             outputs.append(h)
-        return F.stack(*outputs, axis=1)
+        return F.stack(*outputs, axis=1), (h, c)
+
+
+def recurrence(spec: ModelSpec, input_size: int, num_layers: int, steps: int | None = None
+               ) -> gluon.HybridBlock:
+    """The fused Gluon layer for ``spec.cell`` where it can run the spec, else a :class:`LoopRecurrence`
+    (``steps``: its unrolled length, when fixed, as a decoder's)."""
+    args = (spec.hidden_size, num_layers)
+    if spec.fused_ok:
+        extra = {"activation": "tanh"} if spec.cell == "rnn" else {}  # rnn.RNN defaults to relu
+        return _FUSED[spec.cell](*args, layout="NTC", dropout=spec.layer_dropout, input_size=input_size,
+                                 **extra)
+    return LoopRecurrence(spec.cell, input_size, *args, spec.layer_dropout, spec.recurrent_dropout, steps)
 
 
 class RecurrentNet(gluon.HybridBlock):
-    """Embedding or one-hot input, dropouts, a recurrence and a Dense head, as the spec lays them out.
-    Input: token ids (batch, time); output: logits (batch, out) or (batch, time, out)."""
+    """Embedding or one-hot input, dropouts, a recurrence (then a decoder recurrence for an
+    encoder-decoder) and a Dense head, as the spec lays them out.
+
+    Input: token ids (batch, time), then optionally the encoder's begin states; output: logits (batch,
+    out) or (batch, time, out), followed by the encoder's final states when begin states were given.
+    """
 
     def __init__(self, spec: ModelSpec, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -90,14 +135,9 @@ class RecurrentNet(gluon.HybridBlock):
         with self.name_scope():
             self.embedding = (nn.Embedding(spec.vocab_size, spec.embed_dim)
                               if spec.input == "embedding" else None)
-            args = (spec.hidden_size, spec.num_layers)
-            if spec.fused_ok:
-                extra = {"activation": "tanh"} if spec.cell == "rnn" else {}  # rnn.RNN defaults to relu
-                self.rnn = _FUSED[spec.cell](*args, layout="NTC", dropout=spec.layer_dropout,
-                                             input_size=spec.input_size, **extra)
-            else:
-                self.rnn = LoopRecurrence(spec.cell, spec.input_size, *args, spec.layer_dropout,
-                                          spec.recurrent_dropout)
+            self.rnn = recurrence(spec, spec.input_size, spec.num_layers)
+            self.dec = (recurrence(spec, spec.hidden_size, spec.decoder_layers, spec.decoder_steps)
+                        if spec.decoder_steps else None)
             self.head = nn.HybridSequential()
             width = spec.hidden_size
             for layer in spec.head:
@@ -108,30 +148,44 @@ class RecurrentNet(gluon.HybridBlock):
                 else:
                     self.head.add(nn.Dropout(layer.rate))
 
+    @property
+    def num_states(self) -> int:
+        """Begin/final state arrays of the encoder: h, and c for the LSTM cells."""
+        return 2 if self.spec.gate_cell == "lstm" else 1
+
     def denses(self) -> list[nn.Dense]:
         return [block for block in self.head if isinstance(block, nn.Dense)]
 
-    def hybrid_forward(self, F, x):
+    def hybrid_forward(self, F, x, *states):
         spec = self.spec
         h = self.embedding(x) if self.embedding is not None else F.one_hot(x, depth=spec.vocab_size)
         if spec.embed_dropout:
             h = F.Dropout(h, p=spec.embed_dropout)
         if spec.input_dropout:  # one mask per sequence, shared over time (axis 1)
             h = F.Dropout(h, p=spec.input_dropout, axes=(1,))
-        out = self.rnn(h)
+        # No states: the graph has no state inputs or outputs, as before consecutive sampling existed.
+        out, final = self.rnn(h, list(states)) if states else (self.rnn(h), [])
+        if self.dec is not None:  # Keras' RepeatVector: the last encoder output at every decoder step
+            last = F.slice_axis(out, axis=1, begin=-1, end=None)
+            out = self.dec(F.repeat(last, repeats=spec.decoder_steps, axis=1))
         if spec.output == "last":
             # (not F.SequenceLast: its CPU backward segfaults in MXNet 1.9.1)
             out = F.squeeze(F.slice_axis(out, axis=1, begin=-1, end=None), axis=1)
-        return self.head(out)
+        logits = self.head(out)
+        return (logits, *final) if states else logits
 
 
 class TrainNet(gluon.HybridBlock):
-    """The model and its mean loss in one graph, so a training step is one hybridized call."""
+    """The model and its mean loss in one graph, so a training step is one hybridized call (which also
+    returns the encoder's final states when given begin states)."""
 
     def __init__(self, net: RecurrentNet, loss: gluon.loss.Loss, **kwargs) -> None:
         super().__init__(**kwargs)
         with self.name_scope():
             self.net, self.loss = net, loss
 
-    def hybrid_forward(self, F, x, y):
-        return F.mean(self.loss(self.net(x), y))
+    def hybrid_forward(self, F, x, y, *states):
+        if not states:
+            return F.mean(self.loss(self.net(x), y))
+        logits, *final = self.net(x, *states)
+        return (F.mean(self.loss(logits, y)), *final)

@@ -9,6 +9,8 @@
 
 The loss is the mean over the batch (and over time steps for sequence outputs), and the Trainer steps
 with ``batch_size=1``, so the gradient applied is the gradient of the mean loss, as in PyTorch.
+``softmax_mse`` has no Gluon loss: :class:`SoftmaxMSELoss` (per example, the mean over time steps and
+classes, so its batch mean is PyTorch's ``F.mse_loss(softmax(logits), one_hot)``).
 """
 
 from __future__ import annotations
@@ -34,8 +36,22 @@ def optimizer(recipe: Recipe) -> mx.optimizer.Optimizer:
     raise BackendError(f"unknown optimizer {recipe.optimizer!r}")
 
 
+class SoftmaxMSELoss(gluon.loss.Loss):
+    """Squared error between the softmax of the logits and the one-hot label, averaged per example."""
+
+    def __init__(self, classes: int, **kwargs) -> None:
+        super().__init__(weight=None, batch_axis=0, **kwargs)
+        self.classes = classes
+
+    def hybrid_forward(self, F, pred, label):
+        err = F.softmax(pred, axis=-1) - F.one_hot(label, depth=self.classes)
+        return F.mean(F.square(err), axis=self._batch_axis, exclude=True)
+
+
 def loss(spec: ModelSpec) -> gluon.loss.Loss:
     """Per-example loss from logits (mean over time steps for sequence outputs)."""
     if spec.loss == "binary_crossentropy":
         return gluon.loss.SigmoidBinaryCrossEntropyLoss(from_sigmoid=False)
+    if spec.loss == "softmax_mse":
+        return SoftmaxMSELoss(spec.num_outputs)
     return gluon.loss.SoftmaxCrossEntropyLoss(axis=-1, sparse_label=True, from_logits=False)
