@@ -95,3 +95,29 @@ def draw(comp: Comparison, out: Path) -> list[Path]:
     """Both plots of ``comp`` in ``out``; their paths."""
     return [throughput(comp, out / f"throughput-{comp.slug}.png"),
             curves(comp, out / f"curves-{comp.slug}.png")]
+
+
+def confusion(record: dict, path: Path) -> Path:
+    """The run's test confusion matrix, rows normalised (true class -> share of predictions), with
+    each class's accuracy in its row label."""
+    import numpy as np
+
+    analysis = record["analysis"]
+    classes, counts = analysis["classes"], np.asarray(analysis["confusion"], dtype=float)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(classes), 0.8 + 0.4 * len(classes)), dpi=DPI)
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    labels = [f"{c} ({analysis['per_class_accuracy'][c]:.2f})" for c in classes]
+    ax.set_xticks(range(len(classes)), classes, rotation=90)
+    ax.set_yticks(range(len(classes)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true (accuracy)")
+    metric = record["config"]["target"]["metric"]
+    ax.set_title(f"{record['task']} / {record['scale']} on {record['backend']}: test {metric} "
+                 f"{record['metrics'].get(f'test_{metric}', float('nan')):.3f}")
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

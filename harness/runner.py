@@ -325,6 +325,11 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
         trainer.train(dataset.train, dataset.val)
         _finish(record, trainer, dataset, task, scale)
         record["checkpoint"] = save_checkpoint(path, trainer.best[2])  # type: ignore[index]
+        if "confusion" in record["analysis"]:
+            from harness import plots
+
+            png = path.parent / "plots" / f"{path.stem}-confusion.png"
+            record["analysis"]["confusion_png"] = str(plots.confusion(record, png))
         record["status"] = "ok"
     except Diverged as exc:
         record["status"], record["error"] = "diverged", str(exc)
