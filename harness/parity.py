@@ -40,7 +40,8 @@ def parity_spec(task: str, scale: str, cell: str | None) -> tuple[ModelSpec, Rec
     spec = replace(s.model, embed_dropout=0.0, input_dropout=0.0, recurrent_dropout=0.0, layer_dropout=0.0,
                    head=tuple(layer for layer in s.model.head if isinstance(layer, Dense)),
                    cell=cell or s.model.cell)
-    recipe = replace(s.recipe, optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=0.0, clip_norm=None)
+    recipe = replace(s.recipe, optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=0.0, clip_norm=None,
+                     sampling="random")
     return spec, recipe
 
 
@@ -49,7 +50,8 @@ def fixed_batch(spec: ModelSpec, batch_size: int, seed: int) -> tuple[np.ndarray
     x = rng.integers(0, spec.vocab_size, size=(batch_size, SEQ_LEN)).astype(np.int32)
     if spec.loss == "binary_crossentropy":
         return x, rng.integers(0, 2, size=batch_size).astype(np.float32)
-    shape = (batch_size, SEQ_LEN) if spec.output == "sequence" else (batch_size,)
+    steps = spec.decoder_steps or SEQ_LEN
+    shape = (batch_size, steps) if spec.output == "sequence" else (batch_size,)
     return x, rng.integers(0, spec.num_outputs, size=shape).astype(np.int32)
 
 

@@ -23,6 +23,12 @@ def test_every_backend_matches_the_reference(task, cell):
     assert table.count(" ok ") == len(IMPORTABLE) * (len(IMPORTABLE) + 1) // 2
 
 
+def test_spiking_lstm_trains_alike_everywhere():
+    """The surrogate gradient, through SGD steps: every backend's weights move as the others'."""
+    table, ok = parity.run("names", IMPORTABLE, cells=["spiking-lstm"], steps=3, collect=parity.collect_here)
+    assert ok, table
+
+
 def test_swapped_gate_order_fails(monkeypatch):
     real_create = backends.create
 
