@@ -13,8 +13,7 @@ import pytest
 from backends import canonical, reference
 from harness import metrics
 from tasks.spec import Dense, ModelSpec, Recipe
-
-from .test_adapters import BACKENDS, RECIPE, batch, make
+from tests.conformance.test_adapters import BACKENDS, RECIPE, batch, make
 
 SGD = Recipe(optimizer="sgd", lr=0.0, batch_size=8, epochs=1)
 
