@@ -27,7 +27,7 @@ from flax import nnx
 
 from backends.base import Adapter, BackendError
 from backends.jax import train, weights
-from backends.jax.model import RecurrentNet
+from backends.jax.model import RecurrentNet, encoder_zero_state
 from tasks.spec import ModelSpec, Recipe
 
 _DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
@@ -68,7 +68,6 @@ class JaxAdapter(Adapter):
         # the fused kernel: LSTM only, no recurrent dropout (cuDNN has none), fp32 only in JAX
         self.cudnn = self.on_gpu and spec.cell == "lstm" and spec.fused_ok and self.precision == "fp32"
         model.use_cudnn(self.cudnn)
-        self._zero_state = model.zero_state
         self.graphdef, params = nnx.split(model, nnx.Param)
         self.tx = train.optimizer(recipe)
         with jax.default_device(self.device):
@@ -143,7 +142,7 @@ class JaxAdapter(Adapter):
             return None
         carried = self.state
         if carried is None or jax.tree.leaves(carried)[0].shape[0] != batch:
-            carried = self._zero_state(batch, self.device)
+            carried = encoder_zero_state(self.spec, batch, self.dtype, self.device)
         self.state = None  # donated to the call, which returns its successor
         return carried
 

@@ -54,6 +54,19 @@ def _spike_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[j
     return spike(z), surrogate.astype(z.dtype) * dz
 
 
+def zero_state(cell: str, batch: int, hidden_size: int, dtype, device: jax.Device | None = None) -> State:
+    """One layer's initial state: (h, c) for the LSTM kinds, h for rnn/gru."""
+    h = jnp.zeros((batch, hidden_size), dtype, device=device)
+    return (h, jnp.zeros_like(h)) if cell in ("lstm", "spiking-lstm") else h
+
+
+def encoder_zero_state(spec: ModelSpec, batch: int, dtype, device: jax.Device | None = None) -> State:
+    """The encoder's initial state for consecutive sampling, one entry per encoder layer (a function of
+    the spec, so the adapter needs no model instance to make it)."""
+    return tuple(zero_state(spec.cell, batch, spec.hidden_size, dtype, device)
+                 for _ in range(spec.num_layers))
+
+
 def cudnn_lstm_weights(kernel: jax.Array, recurrent_kernel: jax.Array, bias: jax.Array) -> jax.Array:
     """One canonical LSTM layer as cuDNN's flat weight vector (``jax.experimental.rnn`` layout):
     W_ih (4H, in), W_hh (4H, H), b_ih, b_hh, gates i,f,g,o like canonical; b_hh is zero."""
@@ -72,10 +85,6 @@ class Recurrence(nnx.Module):
         self.recurrent_bias = nnx.Param(jnp.zeros((g,), jnp.float32)) if cell == "gru" else None
         self.cudnn = False  # set by the adapter when the fused GPU kernel applies
 
-    def zero_state(self, batch: int, dtype, device: jax.Device | None = None) -> State:
-        h = jnp.zeros((batch, self.hidden_size), dtype, device=device)
-        return (h, jnp.zeros_like(h)) if self.cell in ("lstm", "spiking-lstm") else h
-
     def __call__(self, x: jax.Array, mask: jax.Array | None = None, state: State | None = None,
                  steps: int = 0) -> tuple[jax.Array, State]:
         """(batch, time, in) -> ((batch, time, hidden), final state). ``mask`` is the recurrent-dropout
@@ -92,7 +101,7 @@ class Recurrence(nnx.Module):
         else:  # the input projection of all time steps at once, produced time-major for the scan
             gi = jnp.einsum("bti,ig->tbg", x, kernel) + bias
         u = self.recurrent_kernel[...].astype(dt)
-        carry = self.zero_state(x.shape[0], dt) if state is None else state
+        carry = zero_state(self.cell, x.shape[0], self.hidden_size, dt) if state is None else state
 
         def recur(h: jax.Array) -> jax.Array:
             return (h * mask if mask is not None else h) @ u
@@ -134,7 +143,7 @@ class Recurrence(nnx.Module):
 
         b, h = x.shape[0], self.hidden_size
         weights = cudnn_lstm_weights(self.kernel[...], self.recurrent_kernel[...], self.bias[...])
-        h0, c0 = self.zero_state(b, x.dtype) if state is None else state
+        h0, c0 = zero_state(self.cell, b, h, x.dtype) if state is None else state
         lengths = jnp.full((b,), x.shape[1], jnp.int32)
         y, hn, cn = rnn.lstm(x, h0[None], c0[None], weights, lengths, input_size=self.input_size,
                              hidden_size=h, num_layers=1, dropout=0.0, bidirectional=False)
@@ -173,14 +182,10 @@ class RecurrentNet(nnx.Module):
         for layer in (*self.layers, *self.decoder):
             layer.cudnn = on
 
-    def zero_state(self, batch: int, device: jax.Device | None = None) -> State:
-        """The encoder's initial state for consecutive sampling: zeros, one entry per encoder layer."""
-        return tuple(layer.zero_state(batch, self.dtype, device) for layer in self.layers)
-
     def __call__(self, x: jax.Array, key: jax.Array | None = None, state: State | None = None
                  ) -> tuple[jax.Array, State]:
         """(logits (float32), final encoder state) for token ids ``x`` (batch, time); ``key`` given means
-        training mode; ``state`` (from ``zero_state`` or a previous call) starts the encoder layers."""
+        training mode; ``state`` (``encoder_zero_state`` or a previous call's) starts the encoder layers."""
         spec, dt = self.spec, self.dtype
         train = key is not None
         site = iter(range(10_000))
