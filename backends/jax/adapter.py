@@ -5,6 +5,11 @@ The training step (forward, loss, gradients, optimizer update, and the dropout k
 inside the trace), with those buffers donated. ``train_step`` only dispatches it: the loss comes back as a
 device array, and nothing waits until the harness calls ``losses`` or ``synchronize``. Compilation
 happens on the first call (the harness' first-step time), never in ``build``.
+
+Consecutive sampling threads the encoder's hidden state through the jitted step and predict as one more
+donated pytree argument and result: it stays on the device between calls (no host round-trip), is
+detached because gradients are taken with respect to the parameters only, and is replaced by zeros on
+``reset_state`` or a change of batch size. Random sampling passes ``None``: the same program as before.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from flax import nnx
 
 from backends.base import Adapter, BackendError
 from backends.jax import train, weights
-from backends.jax.model import RecurrentNet
+from backends.jax.model import RecurrentNet, encoder_zero_state
 from tasks.spec import ModelSpec, Recipe
 
 _DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
@@ -73,22 +78,23 @@ class JaxAdapter(Adapter):
             self.scaler = (jax.device_put((jnp.float32(2.0 ** 15), jnp.int32(0)), self.device)
                            if self.precision == "fp16" else None)
         self.set_lr(recipe.lr)
-        self._step = jax.jit(self._step_fn(), donate_argnums=(0, 1, 2, 3))
-        self._predict = jax.jit(self._predict_fn())
+        self._step = jax.jit(self._step_fn(), donate_argnums=(0, 1, 2, 3, 4))
+        self._predict = jax.jit(self._predict_fn(), donate_argnums=(1,))
         self._last: Any = None
+        self.state: Any = None  # the carried encoder state (consecutive sampling), a device pytree
 
     def _step_fn(self):
         graphdef, tx, spec, fp16 = self.graphdef, self.tx, self.spec, self.precision == "fp16"
 
-        def loss_fn(params, key, x, y, scale):
-            logits = nnx.merge(graphdef, params)(x, key=key)
+        def loss_fn(params, key, state, x, y, scale):
+            logits, final = nnx.merge(graphdef, params)(x, key=key, state=state)
             value = train.loss(spec, logits, y)
-            return value * scale, value
+            return value * scale, (value, final if state is not None else None)
 
-        def step(params, opt_state, key, scaler, x, y):
+        def step(params, opt_state, key, scaler, state, x, y):
             key, sub = jax.random.split(key)
             scale = scaler[0] if fp16 else jnp.float32(1.0)
-            grads, loss = jax.grad(loss_fn, has_aux=True)(params, sub, x, y, scale)
+            grads, (loss, state) = jax.grad(loss_fn, has_aux=True)(params, sub, state, x, y, scale)
             if fp16:
                 grads = jax.tree.map(lambda g: g / scale, grads)
             updates, new_opt_state = tx.update(grads, opt_state, params)
@@ -101,15 +107,16 @@ class JaxAdapter(Adapter):
                 grow = good >= _SCALE_PERIOD
                 scaler = (jnp.where(finite, jnp.where(grow, scale * 2, scale), scale / 2),
                           jnp.where(grow, 0, good))
-            return new_params, new_opt_state, key, scaler, loss
+            return new_params, new_opt_state, key, scaler, state, loss
 
         return step
 
     def _predict_fn(self):
         graphdef = self.graphdef
 
-        def predict(params, x):
-            return nnx.merge(graphdef, params)(x)
+        def predict(params, state, x):
+            logits, final = nnx.merge(graphdef, params)(x, state=state)
+            return logits, final if state is not None else None
 
         return predict
 
@@ -128,9 +135,23 @@ class JaxAdapter(Adapter):
 
     # -- steps ---------------------------------------------------------------------------------------
 
+    def _initial_state(self, batch: int) -> Any:
+        """The state this call starts from: None (zeros inside the step) unless sampling is consecutive;
+        then the carried one, or fresh device zeros when there is none or its batch size differs."""
+        if not self.recipe.stateful:
+            return None
+        carried = self.state
+        if carried is None or jax.tree.leaves(carried)[0].shape[0] != batch:
+            carried = encoder_zero_state(self.spec, batch, self.dtype, self.device)
+        self.state = None  # donated to the call, which returns its successor
+        return carried
+
+    def reset_state(self) -> None:
+        self.state = None  # the next call starts from zeros of its own batch size
+
     def train_step(self, x: np.ndarray, y: np.ndarray) -> jax.Array:
-        self.params, self.opt_state, self.key, self.scaler, loss = self._step(
-            self.params, self.opt_state, self.key, self.scaler, x, y)
+        self.params, self.opt_state, self.key, self.scaler, self.state, loss = self._step(
+            self.params, self.opt_state, self.key, self.scaler, self._initial_state(len(x)), x, y)
         self._last = loss
         return loss
 
@@ -138,8 +159,8 @@ class JaxAdapter(Adapter):
         return np.asarray(jax.device_get(handles), dtype=np.float32).reshape(len(handles))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        self._last = out = self._predict(self.params, x)
-        return np.asarray(out, dtype=np.float32)
+        self._last, self.state = self._predict(self.params, self._initial_state(len(x)), x)
+        return np.asarray(self._last, dtype=np.float32)
 
     def set_lr(self, lr: float) -> None:
         # a float32 scalar like the one it replaces: same abstract value, so no recompilation
@@ -155,7 +176,7 @@ class JaxAdapter(Adapter):
     # -- what ran ------------------------------------------------------------------------------------
 
     def kernel_path(self) -> str:
-        if not self.spec.fused_ok:
+        if self.spec.recurrent_dropout:
             return "loop"  # recurrent dropout: per-step cell with a mask, in lax.scan
         return "cudnn" if self.cudnn else "scan"
 
@@ -163,13 +184,21 @@ class JaxAdapter(Adapter):
         path = self.kernel_path()
         versions = {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
                     "optax": optax.__version__}
+        spec = self.spec
         detail = {
             "loop": "recurrent dropout: hand-written cell per step in jax.lax.scan, inside one jax.jit",
             "scan": "hand-written cell in jax.lax.scan (input projection precomputed), inside one jax.jit",
             "cudnn": "jax.experimental.rnn.lstm (fused cuDNN LSTM) per layer, inside one jax.jit",
         }[path]
-        if self.on_gpu and path == "scan" and self.spec.cell == "lstm" and self.precision != "fp32":
+        if spec.spiking:
+            detail += ("; spiking LSTM: Heaviside gates, surrogate gradient via jax.custom_jvp "
+                       "(no fused kernel exists)")
+        if self.on_gpu and path == "scan" and spec.cell == "lstm" and self.precision != "fp32":
             detail += f" (cuDNN LSTM is fp32-only in JAX; {self.precision} runs the scan)"
+        if spec.decoder_steps:
+            detail += f"; encoder-decoder: {spec.decoder_layers} decoder layer(s) on the same path"
+        if self.recipe.stateful:
+            detail += "; consecutive sampling: encoder state carried on the device between calls"
         info: dict[str, Any] = {
             "framework": "jax",
             "versions": versions,
@@ -181,6 +210,7 @@ class JaxAdapter(Adapter):
             "threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "xla_jit": not jax.config.jax_disable_jit,
             "scan_unroll": _UNROLL,
+            "sampling": self.recipe.sampling,
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
         }
         return info

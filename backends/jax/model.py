@@ -8,18 +8,30 @@ projection of every time step as one matmul and runs only the recurrent matmul i
 On a GPU, an LSTM without recurrent dropout in fp32 runs the fused cuDNN kernel from
 ``jax.experimental.rnn`` instead, one layer per call so that layer dropout stays ours.
 
+The spiking LSTM is the LSTM scan with a Heaviside step for every gate; its gradient is the surrogate
+derivative, attached with ``jax.custom_jvp`` so the forward pass is exactly the step.
+
+Every layer takes an initial state and returns its final one, so consecutive sampling carries the encoder
+state through the jitted step as a plain pytree (``None`` starts from zeros, which random sampling uses).
+
 Dropout is explicit: the training forward pass takes a ``jax.random`` key and derives one key per
 dropout site with ``fold_in``, so a build seed fixes every mask.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from backends.canonical import GATES
-from tasks.spec import Dense, ModelSpec
+from tasks.spec import SPIKE_ALPHA, Dense, ModelSpec
+
+# A layer's carried state: (h, c) for the LSTM kinds, h for rnn/gru; the model's is one per encoder layer.
+State = Any
 
 
 def dropout(key: jax.Array, x: jax.Array, rate: float, shape: tuple[int, ...] | None = None) -> jax.Array:
@@ -29,6 +41,32 @@ def dropout(key: jax.Array, x: jax.Array, rate: float, shape: tuple[int, ...] | 
     return x * (mask.astype(x.dtype) / jnp.asarray(keep, x.dtype))
 
 
+@jax.custom_jvp
+def spike(z: jax.Array) -> jax.Array:
+    """Heaviside step ``z >= 0`` forward; the erf surrogate ``alpha/sqrt(pi) exp(-(alpha z)^2)`` backward."""
+    return (z >= 0).astype(z.dtype)
+
+
+@spike.defjvp
+def _spike_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[jax.Array, jax.Array]:
+    (z,), (dz,) = primals, tangents
+    surrogate = (SPIKE_ALPHA / math.sqrt(math.pi)) * jnp.exp(-jnp.square(SPIKE_ALPHA * z))
+    return spike(z), surrogate.astype(z.dtype) * dz
+
+
+def zero_state(cell: str, batch: int, hidden_size: int, dtype, device: jax.Device | None = None) -> State:
+    """One layer's initial state: (h, c) for the LSTM kinds, h for rnn/gru."""
+    h = jnp.zeros((batch, hidden_size), dtype, device=device)
+    return (h, jnp.zeros_like(h)) if cell in ("lstm", "spiking-lstm") else h
+
+
+def encoder_zero_state(spec: ModelSpec, batch: int, dtype, device: jax.Device | None = None) -> State:
+    """The encoder's initial state for consecutive sampling, one entry per encoder layer (a function of
+    the spec, so the adapter needs no model instance to make it)."""
+    return tuple(zero_state(spec.cell, batch, spec.hidden_size, dtype, device)
+                 for _ in range(spec.num_layers))
+
+
 def cudnn_lstm_weights(kernel: jax.Array, recurrent_kernel: jax.Array, bias: jax.Array) -> jax.Array:
     """One canonical LSTM layer as cuDNN's flat weight vector (``jax.experimental.rnn`` layout):
     W_ih (4H, in), W_hh (4H, H), b_ih, b_hh, gates i,f,g,o like canonical; b_hh is zero."""
@@ -36,7 +74,7 @@ def cudnn_lstm_weights(kernel: jax.Array, recurrent_kernel: jax.Array, bias: jax
 
 
 class Recurrence(nnx.Module):
-    """One recurrent layer (rnn/gru/lstm) with canonical parameters."""
+    """One recurrent layer (rnn/gru/lstm/spiking-lstm) with canonical parameters."""
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, unroll: int = 1) -> None:
         g = GATES[cell] * hidden_size
@@ -47,15 +85,23 @@ class Recurrence(nnx.Module):
         self.recurrent_bias = nnx.Param(jnp.zeros((g,), jnp.float32)) if cell == "gru" else None
         self.cudnn = False  # set by the adapter when the fused GPU kernel applies
 
-    def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
-        """(batch, time, in) -> (batch, time, hidden); ``mask`` is the recurrent-dropout mask (B, H)."""
+    def __call__(self, x: jax.Array, mask: jax.Array | None = None, state: State | None = None,
+                 steps: int = 0) -> tuple[jax.Array, State]:
+        """(batch, time, in) -> ((batch, time, hidden), final state). ``mask`` is the recurrent-dropout
+        mask (B, H); ``state`` the initial state (zeros if None). ``steps > 0`` means ``x`` is one
+        (batch, in) input repeated ``steps`` times (a decoder), projected once instead of per step."""
         if self.cudnn and mask is None:
-            return self._cudnn(x)
+            if steps:
+                x = jnp.broadcast_to(x[:, None], (x.shape[0], steps, x.shape[1]))
+            return self._cudnn(x, state)
         dt = x.dtype
-        # the input projection of all time steps at once, produced time-major for the scan
-        gi = jnp.einsum("bti,ig->tbg", x, self.kernel[...].astype(dt)) + self.bias[...].astype(dt)
+        kernel, bias = self.kernel[...].astype(dt), self.bias[...].astype(dt)
+        if steps:  # the same projection every step: one matmul, broadcast over time
+            gi = jnp.broadcast_to(x @ kernel + bias, (steps, x.shape[0], kernel.shape[1]))
+        else:  # the input projection of all time steps at once, produced time-major for the scan
+            gi = jnp.einsum("bti,ig->tbg", x, kernel) + bias
         u = self.recurrent_kernel[...].astype(dt)
-        h0 = jnp.zeros((x.shape[0], self.hidden_size), dt)
+        carry = zero_state(self.cell, x.shape[0], self.hidden_size, dt) if state is None else state
 
         def recur(h: jax.Array) -> jax.Array:
             return (h * mask if mask is not None else h) @ u
@@ -67,7 +113,13 @@ class Recurrence(nnx.Module):
                 c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(gg)
                 h = jax.nn.sigmoid(o) * jnp.tanh(c)
                 return (h, c), h
-            carry = (h0, h0)
+        elif self.cell == "spiking-lstm":
+            def step(carry, g):
+                h, c = carry
+                i, f, gg, o = jnp.split(spike(g + recur(h)), 4, axis=-1)
+                c = f * c + i * gg
+                h = o * c
+                return (h, c), h
         elif self.cell == "gru":
             rb = self.recurrent_bias[...].astype(dt)
 
@@ -77,30 +129,30 @@ class Recurrence(nnx.Module):
                 r, z = jax.nn.sigmoid(ir + hr), jax.nn.sigmoid(iz + hz)
                 h = (1 - z) * jnp.tanh(in_ + r * hn) + z * h
                 return h, h
-            carry = h0
         else:
             def step(h, g):
                 h = jnp.tanh(g + recur(h))
                 return h, h
-            carry = h0
-        _, ys = jax.lax.scan(step, carry, gi, unroll=self.unroll)
-        return jnp.swapaxes(ys, 0, 1)
+        final, ys = jax.lax.scan(step, carry, gi, unroll=self.unroll)
+        return jnp.swapaxes(ys, 0, 1), final
 
-    def _cudnn(self, x: jax.Array) -> jax.Array:
-        """The fused cuDNN LSTM (fp32, GPU only): weights packed as (W_ih, W_hh, b_ih, b_hh)."""
+    def _cudnn(self, x: jax.Array, state: State | None) -> tuple[jax.Array, State]:
+        """The fused cuDNN LSTM (fp32, GPU only): weights packed as (W_ih, W_hh, b_ih, b_hh); the
+        initial state goes in as cuDNN's (layers, B, H) h0/c0."""
         from jax.experimental import rnn
 
         b, h = x.shape[0], self.hidden_size
         weights = cudnn_lstm_weights(self.kernel[...], self.recurrent_kernel[...], self.bias[...])
-        zeros = jnp.zeros((1, b, h), x.dtype)
+        h0, c0 = zero_state(self.cell, b, h, x.dtype) if state is None else state
         lengths = jnp.full((b,), x.shape[1], jnp.int32)
-        y, _, _ = rnn.lstm(x, zeros, zeros, weights, lengths, input_size=self.input_size, hidden_size=h,
-                           num_layers=1, dropout=0.0, bidirectional=False)
-        return y
+        y, hn, cn = rnn.lstm(x, h0[None], c0[None], weights, lengths, input_size=self.input_size,
+                             hidden_size=h, num_layers=1, dropout=0.0, bidirectional=False)
+        return y, (hn[0], cn[0])
 
 
 class RecurrentNet(nnx.Module):
-    """Embedding or one-hot input, dropouts, stacked recurrent layers and a Dense head, as the spec says.
+    """Embedding or one-hot input, dropouts, stacked recurrent layers (and decoder layers) and a Dense
+    head, as the spec says.
 
     ``dtype`` is the compute dtype (bf16/fp16 for mixed precision); parameters stay float32.
     """
@@ -112,12 +164,12 @@ class RecurrentNet(nnx.Module):
         self.embedding = (nnx.Embed(spec.vocab_size, spec.embed_dim, dtype=dtype, embedding_init=zeros,
                                     rngs=rngs)
                           if spec.input == "embedding" else None)
-        width = spec.input_size
-        layers = []
-        for _ in range(spec.num_layers):
-            layers.append(Recurrence(spec.cell, width, spec.hidden_size, unroll))
-            width = spec.hidden_size
-        self.layers = nnx.List(layers)
+        h = spec.hidden_size
+        self.layers = nnx.List([Recurrence(spec.cell, spec.input_size if k == 0 else h, h, unroll)
+                                for k in range(spec.num_layers)])
+        self.decoder = nnx.List([Recurrence(spec.cell, h, h, unroll)
+                                 for _ in range(spec.decoder_layers if spec.decoder_steps else 0)])
+        width = h
         dense = []
         for layer in spec.head:
             if isinstance(layer, Dense):
@@ -127,11 +179,13 @@ class RecurrentNet(nnx.Module):
         self.dense = nnx.List(dense)
 
     def use_cudnn(self, on: bool) -> None:
-        for layer in self.layers:
+        for layer in (*self.layers, *self.decoder):
             layer.cudnn = on
 
-    def __call__(self, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
-        """Logits (float32) for token ids ``x`` (batch, time); ``key`` given means training mode."""
+    def __call__(self, x: jax.Array, key: jax.Array | None = None, state: State | None = None
+                 ) -> tuple[jax.Array, State]:
+        """(logits (float32), final encoder state) for token ids ``x`` (batch, time); ``key`` given means
+        training mode; ``state`` (``encoder_zero_state`` or a previous call's) starts the encoder layers."""
         spec, dt = self.spec, self.dtype
         train = key is not None
         site = iter(range(10_000))
@@ -139,20 +193,32 @@ class RecurrentNet(nnx.Module):
         def k() -> jax.Array:
             return jax.random.fold_in(key, next(site))
 
+        def recurrent_mask(batch: int) -> jax.Array | None:
+            if not (train and spec.recurrent_dropout):
+                return None  # one mask per sequence on the carried hidden state
+            return dropout(k(), jnp.ones((batch, spec.hidden_size), dt), spec.recurrent_dropout)
+
         embed = self.embedding
         h = embed(x) if embed is not None else jax.nn.one_hot(x, spec.vocab_size, dtype=dt)
         if train and spec.embed_dropout:
             h = dropout(k(), h, spec.embed_dropout)
         if train and spec.input_dropout:  # one mask per sequence, shared over time
             h = dropout(k(), h, spec.input_dropout, (h.shape[0], 1, h.shape[2]))
+        final = []
         for i, layer in enumerate(self.layers):
             if i and train and spec.layer_dropout:
                 h = dropout(k(), h, spec.layer_dropout)
-            mask = None
-            if train and spec.recurrent_dropout:  # one mask per sequence on the carried hidden state
-                ones = jnp.ones((h.shape[0], spec.hidden_size), dt)
-                mask = dropout(k(), ones, spec.recurrent_dropout)
-            h = layer(h, mask)
+            h, last = layer(h, recurrent_mask(h.shape[0]), None if state is None else state[i])
+            final.append(last)
+        if self.decoder:
+            # RepeatVector: the last output feeds every decoder step. Layer dropout on it is one mask
+            # for all steps (the decoder sees one vector), then element-wise between decoder layers.
+            h, steps = h[:, -1], spec.decoder_steps
+            for layer in self.decoder:
+                if train and spec.layer_dropout:
+                    h = dropout(k(), h, spec.layer_dropout)
+                h, _ = layer(h, recurrent_mask(h.shape[0]), steps=steps)
+                steps = 0
         if spec.output == "last":
             h = h[:, -1]
         dense = iter(self.dense)
@@ -163,4 +229,4 @@ class RecurrentNet(nnx.Module):
                     h = jax.nn.relu(h)
             elif train and layer.rate:
                 h = dropout(k(), h, layer.rate)
-        return h.astype(jnp.float32)
+        return h.astype(jnp.float32), tuple(final)

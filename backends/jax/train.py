@@ -48,5 +48,7 @@ def loss(spec: ModelSpec, logits: jax.Array, y: jax.Array) -> jax.Array:
     logits = logits.astype(jnp.float32)
     if spec.loss == "binary_crossentropy":
         return optax.sigmoid_binary_cross_entropy(logits.reshape(y.shape), y.astype(jnp.float32)).mean()
-    return optax.softmax_cross_entropy_with_integer_labels(
-        logits.reshape(-1, logits.shape[-1]), y.reshape(-1).astype(jnp.int32)).mean()
+    logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1).astype(jnp.int32)
+    if spec.loss == "softmax_mse":  # mean over examples and classes, as PyTorch's F.mse_loss
+        return jnp.square(jax.nn.softmax(logits) - jax.nn.one_hot(y, logits.shape[-1])).mean()
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()

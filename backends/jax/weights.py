@@ -1,8 +1,9 @@
 """Flax parameters <-> canonical weights (``backends.canonical``).
 
-The model keeps the canonical layout: recurrent layers store ``kernel`` (in, G*H), ``recurrent_kernel``
-(H, G*H), ``bias`` and (GRU) ``recurrent_bias`` in the canonical gate order; ``nnx.Linear`` stores
-``kernel`` (in, out) and ``nnx.Embed`` ``embedding`` (vocab, dim). Conversion is a copy.
+The model keeps the canonical layout: recurrent layers (encoder ``rnn{l}``, decoder ``dec{l}``) store
+``kernel`` (in, G*H), ``recurrent_kernel`` (H, G*H), ``bias`` and (GRU) ``recurrent_bias`` in the canonical
+gate order (spiking-lstm's are the LSTM's); ``nnx.Linear`` stores ``kernel`` (in, out) and ``nnx.Embed``
+``embedding`` (vocab, dim). Conversion is a copy.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ def _params(model: RecurrentNet) -> dict[str, object]:
     out: dict[str, object] = {}
     if model.embedding is not None:
         out["embedding"] = model.embedding.embedding
-    for k, layer in enumerate(model.layers):
-        out[f"rnn{k}/kernel"] = layer.kernel
-        out[f"rnn{k}/recurrent_kernel"] = layer.recurrent_kernel
-        out[f"rnn{k}/bias"] = layer.bias
+    layers = [(f"rnn{k}", layer) for k, layer in enumerate(model.layers)]
+    layers += [(f"dec{k}", layer) for k, layer in enumerate(model.decoder)]
+    for prefix, layer in layers:
+        out[f"{prefix}/kernel"] = layer.kernel
+        out[f"{prefix}/recurrent_kernel"] = layer.recurrent_kernel
+        out[f"{prefix}/bias"] = layer.bias
         if layer.recurrent_bias is not None:
-            out[f"rnn{k}/recurrent_bias"] = layer.recurrent_bias
+            out[f"{prefix}/recurrent_bias"] = layer.recurrent_bias
     for k, linear in enumerate(model.dense):
         out[f"dense{k}/kernel"] = linear.kernel
         out[f"dense{k}/bias"] = linear.bias

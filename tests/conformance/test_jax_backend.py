@@ -43,7 +43,15 @@ def test_cudnn_weight_packing_matches_the_scan():
     zeros = jnp.zeros((1, 4, h))
     expected, _, _ = rnn.lstm_ref(x, zeros, zeros, w_ih, w_hh, b_ih, b_hh, jnp.full((4,), 7, jnp.int32),
                                   spec.input_size, h, 1, 0.0, False)
-    np.testing.assert_allclose(layer(x), expected, atol=1e-6)
+    np.testing.assert_allclose(layer(x)[0], expected, atol=1e-6)
+    # a carried state goes in as cuDNN's (layers, B, H) h0/c0 and comes back the same way
+    h0, c0 = (jnp.asarray(np.random.default_rng(s).standard_normal((4, h)), jnp.float32) for s in (1, 2))
+    expected, hn, cn = rnn.lstm_ref(x, h0[None], c0[None], w_ih, w_hh, b_ih, b_hh,
+                                    jnp.full((4,), 7, jnp.int32), spec.input_size, h, 1, 0.0, False)
+    y, (h_last, c_last) = layer(x, state=(h0, c0))
+    np.testing.assert_allclose(y, expected, atol=1e-6)
+    np.testing.assert_allclose(h_last, hn[0], atol=1e-6)
+    np.testing.assert_allclose(c_last, cn[0], atol=1e-6)
 
 
 def _torch_rule(recipe: Recipe, grads: list[np.ndarray], p: np.ndarray) -> np.ndarray:
