@@ -69,7 +69,8 @@ def test_lyrics_language_model_perplexity_and_generation(backend, sampling, mirr
     assert rec["config"]["recipe"]["sampling"] == sampling
     assert 1 < rec["metrics"]["test_perplexity"] < 1027  # better than a uniform guess over 1,027 symbols
     assert rec["throughput"]["train_tokens_per_s"] > 0
-    text = inference.generate("lyrics", backend, "分开", 5, str(tmp_path), None, str(mirror), str(cache), "cpu")
+    text = inference.generate("lyrics", backend, "分开", 5, str(tmp_path), None, str(mirror), str(cache),
+                              "cpu")
     assert text.startswith("分开") and len(text) == 7
 
 
