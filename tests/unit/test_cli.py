@@ -18,7 +18,7 @@ def harness(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args,message", [
-    (["run", "--task", "nope", "--backend", "torch"], "unknown task 'nope'; choose one of: imdb"),
+    (["run", "--task", "nope", "--backend", "torch"], "unknown task 'nope'; choose one of: arithmetic, five-words, imdb"),
     (["run", "--task", "imdb", "--backend", "tensorflow"], "unknown backend 'tensorflow'; choose one of: "),
     (["run", "--task", "imdb", "--backend", "torch", "--scale", "huge"],
      "task 'imdb' has no scale 'huge'; choose one of: smoke, full, seed"),
