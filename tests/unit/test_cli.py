@@ -28,7 +28,7 @@ def harness(*args: str) -> subprocess.CompletedProcess:
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["parity", "--task", "imdb", "--backends", "torch,nope"], "unknown backend(s) nope; choose from: "),
     (["parity", "--task", "nope", "--backends", "torch"], "unknown task 'nope'"),
-    (["matrix", "--tasks", "imdb,nope", "--out", "/nonexistent/x"], "unknown task 'nope'; choose from: imdb"),
+    (["matrix", "--tasks", "imdb,nope", "--out", "/nonexistent/x"], "unknown task 'nope'; choose from: arithmetic, five-words, imdb"),
     (["matrix", "--backends", "torch,tensorflow", "--out", "/nonexistent/x"],
      "unknown backend 'tensorflow'; choose from: "),
     (["matrix", "--tasks", "imdb", "--scale", "huge"], "task 'imdb' has no scale 'huge'"),
