@@ -105,9 +105,9 @@ def char_scales(vocab_size: int, full_model: dict[str, Any], full_recipe: Recipe
                      head=(Dense(vocab_size),), output="sequence", init="torch")
     full = replace(base, **full_model)
     smoke = replace(full, hidden_size=16, num_layers=1)
-    smoke_recipe = replace(full_recipe, epochs=2, batch_size=8, eval_batch_size=64)
+    smoke_recipe = replace(full_recipe, lr=1e-2, epochs=3, batch_size=8, eval_batch_size=64)
     return {
-        "smoke": Scale("smoke", "hidden 16, 2 epochs over the first 3,000 characters: seconds on a CPU",
+        "smoke": Scale("smoke", "hidden 16, 3 epochs over the first 3,000 characters: seconds on a CPU",
                        smoke, smoke_recipe, {**full_data, "limit": 3000}),
         "full": Scale("full", description, full, full_recipe, full_data),
     }
