@@ -76,13 +76,14 @@ class KerasAdapter(Adapter):
         keras.utils.set_random_seed(seed)  # Python, NumPy, framework and Keras' seed generators (dropout)
         self.spec, self.recipe = spec, recipe
         with self._scope():
-            self.model = keras_model.build(keras, spec, dtype=_POLICIES[self.precision])
+            self.model = keras_model.build(keras, spec, dtype=_POLICIES[self.precision],
+                                           stateful=recipe.stateful)
             optimizer = train.optimizer(keras, recipe)
             if self.precision == "fp16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             self.optimizer = optimizer
             self.engine = steps.ENGINES[self.backend](keras, self.model, optimizer, train.loss(keras, spec),
-                                                      self._jit())
+                                                      self._jit(), stateful=recipe.stateful)
 
     def set_weights(self, canonical: dict[str, np.ndarray]) -> None:
         self.engine.push()
@@ -110,6 +111,10 @@ class KerasAdapter(Adapter):
         with self._scope():
             return np.asarray(self.engine.predict(np.asarray(x, dtype=np.int32)), dtype=np.float32)
 
+    def reset_state(self) -> None:
+        """Zero the carried encoder states (consecutive sampling); with random sampling there are none."""
+        self.engine.reset()
+
     def set_lr(self, lr: float) -> None:
         self.engine.push()
         self.optimizer.learning_rate = lr
@@ -131,7 +136,8 @@ class KerasAdapter(Adapter):
                    "jax": ("scan", "generic keras rnn loop: lax.scan over the per-step cell"),
                    "torch": ("loop", "generic keras rnn loop: Python loop over the per-step cell, eager")}[be]
         if not self.spec.fused_ok or cell == "rnn":
-            reason = "recurrent dropout" if not self.spec.fused_ok else "SimpleRNN"
+            reason = ("spiking LSTM cell: Heaviside gates, surrogate gradient" if self.spec.spiking
+                      else "recurrent dropout" if not self.spec.fused_ok else "SimpleRNN")
             return generic[0], f"{generic[1]} ({reason})"
         if self.gpu and (be != "jax" or cell == "lstm"):
             return "cudnn", f"keras {be} backend {cell}: fused cuDNN kernel"
@@ -178,6 +184,8 @@ class KerasAdapter(Adapter):
             "xla": self._jit(),
             "train_step": {"tensorflow": "tf.function", "jax": "jax.jit stateless",
                            "torch": "eager"}[be],
+            "state": ("encoder states carried between calls: initial states in, final states out of the "
+                      "model, kept on the device" if self.recipe.stateful else "zeros every call"),
             "precision": self.precision,
             "dtype_policy": _POLICIES[self.precision],
             "threads": threads,

@@ -3,8 +3,15 @@
 Input ids -> ``Embedding`` (or one-hot) -> ``Dropout(embed_dropout)`` -> ``LSTM``/``GRU``/``SimpleRNN`` layers
 (``dropout=input_dropout`` on the first: one mask per sequence shared over time steps;
 ``recurrent_dropout``; ``Dropout(layer_dropout)`` between layers) -> the head's ``Dense``/``Dropout`` layers.
-GRU is ``reset_after=True`` (the canonical equations). The last ``Dense`` produces float32 logits, also under
-a mixed-precision policy.
+GRU is ``reset_after=True`` (the canonical equations). The spiking LSTM is ``RNN(SpikingLSTMCell)``
+(``backends.keras.cells``). An encoder-decoder repeats the encoder's last output with ``RepeatVector`` into
+``decoder_layers`` more recurrent layers with ``return_sequences=True``, Keras' seq2seq pattern. The last
+``Dense`` produces float32 logits, also under a mixed-precision policy.
+
+A stateful model (consecutive sampling) takes the encoder layers' initial states as extra inputs and
+returns their final states as extra outputs: the caller keeps them between batches. Keras'
+``stateful=True`` would need a batch size fixed at build time and keep the state in variables, which
+JAX's stateless train step would have to thread through by hand anyway.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from backends import canonical
+from backends.keras.cells import spiking_lstm_cell
 from tasks.spec import Dense, ModelSpec
 
 
@@ -23,8 +32,28 @@ def dense_layer_name(k: int) -> str:
     return f"dense{k}"
 
 
-def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None) -> Any:
-    """The model; layers that carry weights are named ``embedding``, ``rnn{k}``, ``dense{k}``."""
+def state_names(spec: ModelSpec) -> tuple[str, ...]:
+    """The states one recurrent layer carries: (h, c) for the LSTMs, h otherwise."""
+    return ("h", "c") if spec.gate_cell == "lstm" else ("h",)
+
+
+def recurrent_layer(keras: ModuleType, spec: ModelSpec, name: str, **kwargs: Any) -> Any:
+    """One recurrent layer of ``spec.cell``; ``kwargs`` go to the layer (``return_sequences``, ...)."""
+    layers = keras.layers
+    dropout = {"dropout": kwargs.pop("dropout", 0.0), "recurrent_dropout": spec.recurrent_dropout}
+    dtype = kwargs.pop("dtype", None)
+    if spec.spiking:
+        cell = spiking_lstm_cell(keras)(spec.hidden_size, dtype=dtype, name=f"{name}_cell", **dropout)
+        return layers.RNN(cell, name=name, dtype=dtype, **kwargs)
+    cls = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.SimpleRNN}[spec.cell]
+    extra = {"reset_after": True} if spec.cell == "gru" else {}
+    return cls(spec.hidden_size, name=name, dtype=dtype, **dropout, **extra, **kwargs)
+
+
+def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None, stateful: bool = False) -> Any:
+    """The model; layers that carry weights are named ``embedding``, ``rnn{k}``, ``dec{k}``, ``dense{k}``
+    (the canonical prefixes). ``stateful`` adds the encoder's initial and final states as inputs and
+    outputs, in layer order, ``state_names`` within a layer."""
     layers = keras.layers
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
     if spec.input == "embedding":
@@ -33,27 +62,43 @@ def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None) -> Any:
         h = OneHot(keras, spec.vocab_size, dtype)(ids)
     if spec.embed_dropout:
         h = layers.Dropout(spec.embed_dropout, name="embed_dropout", dtype=dtype)(h)
-    cell = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.SimpleRNN}[spec.cell]
-    extra = {"reset_after": True} if spec.cell == "gru" else {}
+    state_dtype = keras.dtype_policies.get(dtype or keras.config.floatx()).compute_dtype
+    initial, final = [], []
     for k in range(spec.num_layers):
         if k and spec.layer_dropout:
             h = layers.Dropout(spec.layer_dropout, name=f"layer_dropout{k}", dtype=dtype)(h)
         last = k == spec.num_layers - 1
-        h = cell(spec.hidden_size, dropout=spec.input_dropout if k == 0 else 0.0,
-                 recurrent_dropout=spec.recurrent_dropout,
-                 return_sequences=not last or spec.output == "sequence",
-                 name=rnn_layer_name(k), dtype=dtype, **extra)(h)
+        sequences = not last or (spec.output == "sequence" and not spec.decoder_steps)
+        layer = recurrent_layer(keras, spec, rnn_layer_name(k), dropout=spec.input_dropout if k == 0 else 0.0,
+                                return_sequences=sequences, return_state=stateful, dtype=dtype)
+        if stateful:
+            states = [keras.Input(shape=(spec.hidden_size,), dtype=state_dtype, name=f"rnn{k}_{s}0")
+                      for s in state_names(spec)]
+            h, *states_out = layer(h, initial_state=states)
+            initial += states
+            final += states_out
+        else:
+            h = layer(h)
+    if spec.decoder_steps:
+        h = layers.RepeatVector(spec.decoder_steps, name="repeat", dtype=dtype)(h)
+        for prefix, _ in canonical.recurrent_layers(spec)[spec.num_layers :]:
+            if prefix != "dec0" and spec.layer_dropout:
+                h = layers.Dropout(spec.layer_dropout, name=f"{prefix}_dropout", dtype=dtype)(h)
+            h = recurrent_layer(keras, spec, prefix, return_sequences=True, dtype=dtype)(h)
     dense = 0
     n_dense = sum(isinstance(layer, Dense) for layer in spec.head)
     for i, layer in enumerate(spec.head):
         if isinstance(layer, Dense):
-            final = dense == n_dense - 1
+            final_dense = dense == n_dense - 1
             h = layers.Dense(layer.units, activation="relu" if layer.activation == "relu" else None,
-                             name=dense_layer_name(dense), dtype="float32" if final else dtype)(h)
+                             name=dense_layer_name(dense), dtype="float32" if final_dense else dtype)(h)
             dense += 1
         else:
             h = layers.Dropout(layer.rate, name=f"head_dropout{i}", dtype=dtype)(h)
-    return keras.Model(ids, h, name=f"rnnbench_{spec.cell}")
+    name = f"rnnbench_{spec.cell.replace('-', '_')}"
+    if stateful:
+        return keras.Model([ids, *initial], [h, *final], name=name)
+    return keras.Model(ids, h, name=name)
 
 
 def OneHot(keras: ModuleType, depth: int, dtype: Any = None) -> Any:  # noqa: N802 - a layer factory

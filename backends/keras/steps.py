@@ -9,6 +9,12 @@ custom training loops ("Writing a training loop from scratch" in TensorFlow, JAX
   ``optimizer.apply``.
 
 Each train step returns the loss as a framework value without waiting for it; ``losses`` waits.
+
+Under consecutive sampling the model is stateful (``backends.keras.model``): each step also takes the
+encoder's initial states and returns its final states, which the engine keeps on the device as framework
+tensors for the next call (returned from the compiled step, so they carry no graph: truncated
+backpropagation through time); zeros at first, after ``reset`` and when the batch size changes. The states
+are ordinary arguments of the compiled function, so it is traced once per shape as before.
 """
 
 from __future__ import annotations
@@ -20,9 +26,30 @@ import numpy as np
 
 
 class Engine:
-    def __init__(self, keras: ModuleType, model: Any, optimizer: Any, loss_fn: Any, jit: bool) -> None:
+    def __init__(self, keras: ModuleType, model: Any, optimizer: Any, loss_fn: Any, jit: bool,
+                 stateful: bool = False) -> None:
         self.keras, self.model, self.optimizer, self.loss_fn, self.jit = keras, model, optimizer, loss_fn, jit
+        self.stateful = stateful
+        self.carry: list[Any] = []
         optimizer.build(model.trainable_variables)
+
+    def reset(self) -> None:
+        """Start the next call from zeros."""
+        self.carry = []
+
+    def _carry(self, batch: int) -> list[Any]:
+        """The states a batch of ``batch`` rows starts from: the carried ones or zeros ([] if stateless)."""
+        if self.stateful and (not self.carry or self.carry[0].shape[0] != batch):
+            self.carry = [self.keras.ops.zeros((batch, *t.shape[1:]), dtype=t.dtype)
+                          for t in self.model.inputs[1:]]
+        return self.carry
+
+    def _inputs(self, x: Any, carry: list[Any]) -> Any:
+        return [x, *carry] if self.stateful else x
+
+    def _outputs(self, out: Any) -> tuple[Any, list[Any]]:
+        """(logits, final states) of a model call."""
+        return (out[0], list(out[1:])) if self.stateful else (out, [])
 
     def push(self) -> None:
         """Write the engine's state to the Keras variables (before they are read)."""
@@ -45,8 +72,8 @@ class Engine:
 
 
 class TensorFlowEngine(Engine):
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         import tensorflow as tf
 
         self.tf = tf
@@ -54,24 +81,28 @@ class TensorFlowEngine(Engine):
         trainable = model.trainable_variables
 
         @tf.function(jit_compile=self.jit, reduce_retracing=True)
-        def train(x, y):
+        def train(x, y, carry):
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
+                logits, carry = self._outputs(model(self._inputs(x, carry), training=True))
+                loss = loss_fn(y, logits)
                 scaled = optimizer.scale_loss(loss)
             optimizer.apply(tape.gradient(scaled, trainable), trainable)
-            return loss
+            return loss, carry
 
         @tf.function(jit_compile=self.jit, reduce_retracing=True)
-        def predict(x):
-            return model(x, training=False)
+        def predict(x, carry):
+            return self._outputs(model(self._inputs(x, carry), training=False))
 
         self._train, self._predict = train, predict
 
     def train(self, x: np.ndarray, y: np.ndarray) -> Any:
-        return self._train(self.tf.convert_to_tensor(x), self.tf.convert_to_tensor(y))
+        tf = self.tf
+        loss, self.carry = self._train(tf.convert_to_tensor(x), tf.convert_to_tensor(y), self._carry(len(x)))
+        return loss
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self._predict(self.tf.convert_to_tensor(x)).numpy()
+        logits, self.carry = self._predict(self.tf.convert_to_tensor(x), self._carry(len(x)))
+        return logits.numpy()
 
     def synchronize(self) -> None:
         sync = getattr(getattr(self.tf.test, "experimental", None), "sync_devices", None)
@@ -80,30 +111,34 @@ class TensorFlowEngine(Engine):
 
 
 class JaxEngine(Engine):
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         import jax
 
         self.jax = jax
         keras, model, optimizer, loss_fn = self.keras, self.model, self.optimizer, self.loss_fn
 
-        def compute(trainable, non_trainable, opt_vars, x, y):
-            logits, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
+        def compute(trainable, non_trainable, opt_vars, x, y, carry):
+            out, non_trainable = model.stateless_call(trainable, non_trainable, self._inputs(x, carry),
+                                                      training=True)
+            logits, carry = self._outputs(out)
             loss = loss_fn(y, logits)
             with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, opt_vars, strict=True))):
                 scaled = optimizer.scale_loss(loss)  # reads the loss scale of fp16 training
-            return scaled, (loss, non_trainable)
+            return scaled, (loss, non_trainable, carry)
 
         grad_fn = jax.value_and_grad(compute, has_aux=True)
 
-        def train(state, x, y):
+        def train(state, x, y, carry):
             trainable, non_trainable, opt_vars = state
-            (_, (loss, non_trainable)), grads = grad_fn(trainable, non_trainable, opt_vars, x, y)
+            (_, (loss, non_trainable, carry)), grads = grad_fn(trainable, non_trainable, opt_vars, x, y,
+                                                               carry)
             trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
-            return loss, (trainable, non_trainable, opt_vars)
+            return loss, (trainable, non_trainable, opt_vars), carry
 
-        def predict(trainable, non_trainable, x):
-            return model.stateless_call(trainable, non_trainable, x, training=False)[0]
+        def predict(trainable, non_trainable, x, carry):
+            out = model.stateless_call(trainable, non_trainable, self._inputs(x, carry), training=False)[0]
+            return self._outputs(out)
 
         self._train, self._predict = jax.jit(train), jax.jit(predict)
         self._last: Any = None
@@ -125,39 +160,46 @@ class JaxEngine(Engine):
                 variable.assign(value)
 
     def train(self, x: np.ndarray, y: np.ndarray) -> Any:
-        loss, self.state = self._train(self.state, x, y)
+        loss, self.state, self.carry = self._train(self.state, x, y, self._carry(len(x)))
         self._last = loss
         return loss
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self._predict(self.state[0], self.state[1], x))
+        logits, self.carry = self._predict(self.state[0], self.state[1], x, self._carry(len(x)))
+        return np.asarray(logits)
 
     def synchronize(self) -> None:
         self.jax.block_until_ready(self.state)
 
 
 class TorchEngine(Engine):
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         import torch
 
         self.torch = torch
 
     def train(self, x: np.ndarray, y: np.ndarray) -> Any:
         ops, model, optimizer = self.keras.ops, self.model, self.optimizer
+        carry = self._carry(len(x))
         x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
-        loss = self.loss_fn(y, model(x, training=True))
+        logits, carry = self._outputs(model(self._inputs(x, carry), training=True))
+        loss = self.loss_fn(y, logits)
         model.zero_grad()
         optimizer.scale_loss(loss).backward()
         trainable = model.trainable_weights
         with self.torch.no_grad():
             optimizer.apply([v.value.grad for v in trainable], trainable)
+        self.carry = [s.detach() for s in carry]
         return loss.detach()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        ops = self.keras.ops
         with self.torch.no_grad():
-            return self.keras.ops.convert_to_numpy(self.model(self.keras.ops.convert_to_tensor(x),
-                                                              training=False))
+            carry = self._carry(len(x))
+            logits, self.carry = self._outputs(self.model(self._inputs(ops.convert_to_tensor(x), carry),
+                                                          training=False))
+            return ops.convert_to_numpy(logits)
 
     def synchronize(self) -> None:
         if self.torch.cuda.is_available() and self.torch.cuda.is_initialized():

@@ -3,7 +3,8 @@
 Adam/RMSprop/SGD are Keras' own with the recipe's constants; ``clip_norm`` is Keras' ``global_clipnorm``
 (one norm over all gradients, like ``torch.nn.utils.clip_grad_norm_``). ``weight_decay`` is L2 added to the
 gradient after clipping (PyTorch's ``weight_decay`` semantics), not Keras' decoupled ``weight_decay``.
-Losses take logits (``from_logits=True``).
+Losses take logits (``from_logits=True``); ``softmax_mse`` is Keras' ``MeanSquaredError`` between the softmax
+and the one-hot label (mean over classes, then over examples and steps: the mean over all of them).
 """
 
 from __future__ import annotations
@@ -47,4 +48,16 @@ def loss(keras: ModuleType, spec: ModelSpec) -> Any:
     """A callable ``loss(y_true, logits)``: the batch mean, computed in float32."""
     if spec.loss == "binary_crossentropy":
         return keras.losses.BinaryCrossentropy(from_logits=True)
+    if spec.loss == "softmax_mse":
+        return _softmax_mse(keras, spec.num_outputs)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _softmax_mse(keras: ModuleType, classes: int) -> Any:
+    ops, mse = keras.ops, keras.losses.MeanSquaredError()
+
+    def softmax_mse(y_true: Any, logits: Any) -> Any:
+        logits = ops.cast(logits, "float32")
+        return mse(ops.one_hot(y_true, classes, dtype="float32"), ops.softmax(logits, axis=-1))
+
+    return softmax_mse

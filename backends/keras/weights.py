@@ -1,9 +1,10 @@
 """Keras layer weights <-> canonical weights (``backends.canonical``).
 
 Keras kernels are (in, G*H) with ``y = x @ kernel + bias`` like the canonical format. LSTM gates are
-i, f, c, o (the canonical order) with one bias; SimpleRNN has one bias. GRU (``reset_after=True``) stacks
-its gates z, r, h while the canonical order is r, z, n, so the first two column blocks are swapped both
-ways, and its bias is (2, 3H): row 0 the input bias, row 1 the recurrent bias.
+i, f, c, o (the canonical order) with one bias, and so are the spiking LSTM cell's; SimpleRNN has one bias.
+GRU (``reset_after=True``) stacks its gates z, r, h while the canonical order is r, z, n, so the first two
+column blocks are swapped both ways, and its bias is (2, 3H): row 0 the input bias, row 1 the recurrent
+bias. Recurrent layers are named by their canonical prefix (``rnn{k}``, ``dec{k}``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from backends import canonical
-from backends.keras.model import dense_layer_name, rnn_layer_name
+from backends.keras.model import dense_layer_name
 from tasks.spec import Dense, ModelSpec
 
 
@@ -22,8 +23,9 @@ def _swap_zr(a: np.ndarray, hidden: int) -> np.ndarray:
     return np.concatenate([a[..., hidden : 2 * hidden], a[..., :hidden], a[..., 2 * hidden :]], axis=-1)
 
 
-def _cell(model: Any, k: int) -> Any:
-    return model.get_layer(rnn_layer_name(k)).cell
+def _cells(spec: ModelSpec, model: Any) -> list[tuple[str, Any]]:
+    """(canonical prefix, Keras cell) of every recurrent layer."""
+    return [(p, model.get_layer(p).cell) for p, _ in canonical.recurrent_layers(spec)]
 
 
 def _denses(spec: ModelSpec, model: Any) -> list[Any]:
@@ -39,17 +41,16 @@ def to_canonical(spec: ModelSpec, model: Any) -> dict[str, np.ndarray]:
     if spec.input == "embedding":
         out["embedding"] = np_(model.get_layer("embedding").embeddings)
     h = spec.hidden_size
-    for k in range(spec.num_layers):
-        cell = _cell(model, k)
+    for p, cell in _cells(spec, model):
         kernel, recurrent, bias = np_(cell.kernel), np_(cell.recurrent_kernel), np_(cell.bias)
         if spec.cell == "gru":
-            out[f"rnn{k}/kernel"] = _swap_zr(kernel, h)
-            out[f"rnn{k}/recurrent_kernel"] = _swap_zr(recurrent, h)
-            out[f"rnn{k}/bias"] = _swap_zr(bias[0], h)
-            out[f"rnn{k}/recurrent_bias"] = _swap_zr(bias[1], h)
+            out[f"{p}/kernel"] = _swap_zr(kernel, h)
+            out[f"{p}/recurrent_kernel"] = _swap_zr(recurrent, h)
+            out[f"{p}/bias"] = _swap_zr(bias[0], h)
+            out[f"{p}/recurrent_bias"] = _swap_zr(bias[1], h)
         else:
-            out[f"rnn{k}/kernel"], out[f"rnn{k}/recurrent_kernel"] = kernel, recurrent
-            out[f"rnn{k}/bias"] = bias
+            out[f"{p}/kernel"], out[f"{p}/recurrent_kernel"] = kernel, recurrent
+            out[f"{p}/bias"] = bias
     for k, dense in enumerate(_denses(spec, model)):
         out[f"dense{k}/kernel"] = np_(dense.kernel)
         out[f"dense{k}/bias"] = np_(dense.bias)
@@ -65,13 +66,12 @@ def from_canonical(spec: ModelSpec, model: Any, weights: dict[str, np.ndarray]) 
     if spec.input == "embedding":
         put(model.get_layer("embedding").embeddings, weights["embedding"])
     h = spec.hidden_size
-    for k in range(spec.num_layers):
-        cell = _cell(model, k)
-        kernel, recurrent, bias = (weights[f"rnn{k}/{n}"] for n in ("kernel", "recurrent_kernel", "bias"))
+    for p, cell in _cells(spec, model):
+        kernel, recurrent, bias = (weights[f"{p}/{n}"] for n in ("kernel", "recurrent_kernel", "bias"))
         if spec.cell == "gru":
             put(cell.kernel, _swap_zr(kernel, h))
             put(cell.recurrent_kernel, _swap_zr(recurrent, h))
-            put(cell.bias, np.stack([_swap_zr(bias, h), _swap_zr(weights[f"rnn{k}/recurrent_bias"], h)]))
+            put(cell.bias, np.stack([_swap_zr(bias, h), _swap_zr(weights[f"{p}/recurrent_bias"], h)]))
         else:
             put(cell.kernel, kernel)
             put(cell.recurrent_kernel, recurrent)
