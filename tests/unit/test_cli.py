@@ -18,7 +18,8 @@ def harness(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args,message", [
-    (["run", "--task", "nope", "--backend", "torch"], "unknown task 'nope'; choose one of: arithmetic, five-words, imdb"),
+    (["run", "--task", "nope", "--backend", "torch"],
+     "unknown task 'nope'; choose one of: arithmetic, five-words, imdb"),
     (["run", "--task", "imdb", "--backend", "tensorflow"], "unknown backend 'tensorflow'; choose one of: "),
     (["run", "--task", "imdb", "--backend", "torch", "--scale", "huge"],
      "task 'imdb' has no scale 'huge'; choose one of: smoke, full, seed"),
@@ -28,7 +29,8 @@ def harness(*args: str) -> subprocess.CompletedProcess:
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["parity", "--task", "imdb", "--backends", "torch,nope"], "unknown backend(s) nope; choose from: "),
     (["parity", "--task", "nope", "--backends", "torch"], "unknown task 'nope'"),
-    (["matrix", "--tasks", "imdb,nope", "--out", "/nonexistent/x"], "unknown task 'nope'; choose from: arithmetic, five-words, imdb"),
+    (["matrix", "--tasks", "imdb,nope", "--out", "/nonexistent/x"],
+     "unknown task 'nope'; choose from: arithmetic, five-words, imdb"),
     (["matrix", "--backends", "torch,tensorflow", "--out", "/nonexistent/x"],
      "unknown backend 'tensorflow'; choose from: "),
     (["matrix", "--tasks", "imdb", "--scale", "huge"], "task 'imdb' has no scale 'huge'"),
