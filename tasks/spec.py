@@ -47,6 +47,8 @@ class ModelSpec:
     ``decoder_steps > 0`` makes an encoder-decoder (Keras' ``RepeatVector``): the recurrent stack's last
     output is repeated ``decoder_steps`` times and fed to ``decoder_layers`` further recurrent layers of
     the same cell and size, whose every step goes to the head (``output`` must be ``"sequence"``).
+    ``layer_dropout`` acts between decoder layers as between encoder layers, but not between the
+    encoder and the decoder (Keras' ``RepeatVector`` has no dropout); the decoder starts from zeros.
 
     ``spiking-lstm`` is spikingjelly's SpikingLSTM (0.0.0.0.14, the names seed's): the LSTM's four gate
     pre-activations go through a Heaviside step ``H(z) = 1 if z >= 0 else 0`` instead of sigmoid/tanh,

@@ -211,11 +211,11 @@ class RecurrentNet(nnx.Module):
             h, last = layer(h, recurrent_mask(h.shape[0]), None if state is None else state[i])
             final.append(last)
         if self.decoder:
-            # RepeatVector: the last output feeds every decoder step. Layer dropout on it is one mask
-            # for all steps (the decoder sees one vector), then element-wise between decoder layers.
+            # RepeatVector: the last output feeds every decoder step. Layer dropout acts between
+            # decoder layers only, not between encoder and decoder (the spec's rule).
             h, steps = h[:, -1], spec.decoder_steps
-            for layer in self.decoder:
-                if train and spec.layer_dropout:
+            for j, layer in enumerate(self.decoder):
+                if j and train and spec.layer_dropout:
                     h = dropout(k(), h, spec.layer_dropout)
                 h, _ = layer(h, recurrent_mask(h.shape[0]), steps=steps)
                 steps = 0

@@ -160,8 +160,6 @@ class RecurrentNet(nn.Module):
         out, state = self.rnn(h, state)
         if self.decoder is not None:  # Keras' RepeatVector: the last output, every decoder step
             last = out[:, -1:]
-            if self.training and spec.layer_dropout:  # a recurrent layer follows: as between layers
-                last = nn.functional.dropout(last, spec.layer_dropout, True)
             out, _ = self.decoder(last.expand(-1, spec.decoder_steps, -1).contiguous())
         if spec.output == "last":
             out = out[:, -1]
