@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness import matrix, plots, records
@@ -187,6 +188,20 @@ def _load(row: Row) -> str:
     return f"{max(loads):.1f}" if loads else NA
 
 
+def comp_has_latency(comp: Comparison) -> bool:
+    return any(dig(r, "throughput", "step_latency_ms") for row in comp.rows.values() for r in row.ok)
+
+
+def _latency(row: Row) -> str:
+    """Per-step training latency of batch-1 tasks: median of the runs' medians and of their p95s."""
+    lat = [dig(r, "throughput", "step_latency_ms") for r in row.ok]
+    lat = [x for x in lat if x]
+    if not lat:
+        return NA
+    return (f"{fmt(float(np.median([x['median'] for x in lat])))} / "
+            f"{fmt(float(np.median([x['p95'] for x in lat])))}")
+
+
 def table(comp: Comparison) -> pd.DataFrame:
     """The comparison's rows as a frame of formatted strings."""
     metric, u = comp.metric or "metric", unit(comp.metric)
@@ -212,6 +227,7 @@ def table(comp: Comparison) -> pd.DataFrame:
             "train rel.": f"{train['median'] / best:.2f}x" if train and best else NA,
             f"inference {u}/s": fmt_spread(row.spread("throughput", f"eval_{rate}_per_s")),
             "first step s": fmt_spread(row.spread("timings", "first_step_s")),
+            **({"step ms p50 / p95": _latency(row)} if comp_has_latency(comp) else {}),
             "peak MiB": _memory(row),
             "params": fmt(dig(sample, "config", "param_count")),
             "kernel": be.get("kernel_path", NA) if be else NA,
