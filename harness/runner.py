@@ -287,6 +287,9 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
     except DataError as exc:
         raise UserError(str(exc)) from None
     data_s = time.perf_counter() - t
+    if opts.sampling is not None and dataset.info.get("sampling") != opts.sampling:
+        raise UserError(f"--sampling applies to language-model tasks (such as lyrics or ptb), whose data "
+                        f"is laid out for it; {task.name} has independent examples: drop the option")
     try:
         adapter = backends.create(info, opts.device, opts.precision)
         t = time.perf_counter()

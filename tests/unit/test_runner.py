@@ -59,3 +59,11 @@ def test_epochs_override_and_bad_epochs(scripted, tmp_path):
     assert len(record["curves"]) == 1 and record["config"]["options"]["epochs"] == 1
     with pytest.raises(runner.UserError, match="--epochs 0"):
         runner.run(runner.RunOptions("synthetic", "scripted", epochs=0, out=str(tmp_path)))
+
+
+def test_sampling_option_is_refused_for_tasks_without_a_stream_layout(scripted, tmp_path):
+    with pytest.raises(runner.UserError, match="--sampling applies to language-model tasks"):
+        runner.run(runner.RunOptions("synthetic", "scripted", sampling="consecutive", out=str(tmp_path),
+                                     progress=False))
+    with pytest.raises(runner.UserError, match="--sampling 'sideways'"):
+        runner.run(runner.RunOptions("synthetic", "scripted", sampling="sideways", out=str(tmp_path)))
