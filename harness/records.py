@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tasks.data import publish
+
 SCHEMA = "rnnbench.run/1"
 STATUSES = ("ok", "diverged", "failed")
 REQUIRED = ("schema", "run_id", "task", "backend", "scale", "seed", "status", "config", "metrics",
@@ -48,7 +50,7 @@ def dump_atomic(path: Path, obj: Any) -> Path:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -58,6 +58,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def publish(tmp: str | Path, dest: Path) -> None:
+    """Move a finished temporary file into place with ordinary permissions (mkstemp makes it 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, dest)
+
+
 def sha256_bytes(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
@@ -87,7 +95,7 @@ def download(upstream: Upstream, cache: Path) -> Path:
                 out.write(chunk)
         if upstream.sha256:
             verify(Path(tmp), upstream.sha256)
-        os.replace(tmp, dest)
+        publish(tmp, dest)
     except OSError as exc:
         raise DataError(
             f"could not download {upstream.url} ({exc}); point --data-dir or RNNBENCH_DATA_DIR "
@@ -123,7 +131,7 @@ def save_arrays(path: Path, arrays: dict[str, Any]) -> None:
     os.close(fd)
     try:
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

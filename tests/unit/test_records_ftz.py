@@ -1,4 +1,5 @@
 import json
+import os
 import platform
 
 import numpy as np
@@ -19,6 +20,9 @@ def test_write_atomic_round_trips_numpy_values(tmp_path):
     loaded = records.load(path)
     assert loaded["metrics"]["test_accuracy"] == 0.5
     assert [p.name for p in path.parent.iterdir()] == ["run.json"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # shareable, not mkstemp's 0600
 
 
 def test_failed_write_keeps_the_previous_file_and_leaves_no_temp(tmp_path):
