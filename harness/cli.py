@@ -71,6 +71,8 @@ def build_parser() -> Parser:
         inf.add_argument("--data-dir", help="local dataset mirror, for the vocabulary")
         inf.add_argument("--cache-dir", help="download and tokenisation cache")
         inf.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+        inf.add_argument("--weights", choices=("best", "final"), default="best",
+                         help="the best-validation checkpoint, or the last epoch's weights")
         if name == "predict":
             inf.add_argument("text", help='the input, e.g. a surname: "Yu"')
             inf.add_argument("--top", type=int, default=3, help="how many classes to show")
@@ -166,10 +168,10 @@ def _inference(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.command == "predict":
         print(inference.predict(args.task, args.backend, args.text, args.top, args.runs, args.run,
-                                args.data_dir, args.cache_dir, args.device))
+                                args.data_dir, args.cache_dir, args.device, args.weights))
     else:
         print(inference.generate(args.task, args.backend, args.prefix, args.chars, args.runs, args.run,
-                                 args.data_dir, args.cache_dir, args.device))
+                                 args.data_dir, args.cache_dir, args.device, args.weights))
     return 0
 
 

@@ -19,22 +19,29 @@ from harness.errors import UserError
 from tasks.base import Task
 
 
-def _finished_run(task: str, backend: str, runs: str, run_id: str | None) -> dict[str, Any]:
+def _finished_run(task: str, backend: str, runs: str, run_id: str | None, weights: str = "best"
+                  ) -> dict[str, Any]:
     """The chosen run's record, or the newest finished run of the task that has a checkpoint; runs by
     other backends count too (weights are canonical), the backend's own first."""
     found = [r for r in records.load_all(Path(runs))
              if r.get("task") == task and r.get("status") == "ok" and r.get("checkpoint")
-             and Path(r["checkpoint"]).exists() and (run_id is None or r["run_id"] == run_id)]
+             and checkpoint_of(r, weights).exists() and (run_id is None or r["run_id"] == run_id)]
     if not found:
-        which = f"run {run_id!r}" if run_id else f"a finished {task} run with a checkpoint"
+        which = f"run {run_id!r}" if run_id else f"a finished {task} run with a {weights} checkpoint"
         raise UserError(f"no {which} in {runs}; train one first: "
                         f"python -m harness run --task {task} --backend {backend}")
     found.sort(key=lambda r: (r["backend"] == backend, r.get("started", "")))
     return found[-1]
 
 
+def checkpoint_of(record: dict[str, Any], weights: str = "best") -> Path:
+    """A record's checkpoint file (``best`` validation or ``final``), relative to the record's folder."""
+    key = "checkpoint" if weights == "best" else "checkpoint_final"
+    return Path(record["_path"]).parent / record.get(key, f"(no {weights} checkpoint)")
+
+
 def _model(task: Task, record: dict[str, Any], backend: str, device: str, data_dir: str | None,
-           cache_dir: str | None) -> tuple[Any, dict[str, Any]]:
+           cache_dir: str | None, weights: str = "best") -> tuple[Any, dict[str, Any]]:
     from dataclasses import replace
 
     scale = task.scale(record["scale"])
@@ -45,7 +52,7 @@ def _model(task: Task, record: dict[str, Any], backend: str, device: str, data_d
     info = task.load(scale, data_dir, cache_dir).info
     adapter = backends.create(backends.get(backend), device, "fp32")
     adapter.build(scale.model, scale.recipe, 0)
-    adapter.set_weights(canonical.load(record["checkpoint"]))
+    adapter.set_weights(canonical.load(str(checkpoint_of(record, weights))))
     return adapter, info
 
 
@@ -62,27 +69,27 @@ def _encode(task: Task, text: str, info: dict[str, Any]) -> list[int]:
 
 
 def predict(task_name: str, backend: str, text: str, top: int, runs: str, run_id: str | None,
-            data_dir: str | None, cache_dir: str | None, device: str = "auto") -> str:
+            data_dir: str | None, cache_dir: str | None, device: str = "auto", weights: str = "best") -> str:
     """The ``top`` most probable classes of ``text`` with their softmax probabilities."""
     task = tasks.get(task_name)
-    record = _finished_run(task_name, backend, runs, run_id)
-    adapter, info = _model(task, record, backend, device, data_dir, cache_dir)
+    record = _finished_run(task_name, backend, runs, run_id, weights)
+    adapter, info = _model(task, record, backend, device, data_dir, cache_dir, weights)
     if "classes" not in info:
         raise UserError(f"task {task_name!r} does not classify; use `generate` for language models")
     x = np.asarray([_encode(task, text, info)], dtype=np.int32)
     probs = np.exp(metrics.log_softmax(adapter.predict(x)))[0]
     best = np.argsort(-probs)[:top]
-    lines = [f"{text} (run {record['run_id']}):"]
+    lines = [f"{text} (run {record['run_id']}, {weights} weights):"]
     lines += [f"  ({probs[i]:.2f}) {info['classes'][i]}" for i in best]
     return "\n".join(lines)
 
 
 def generate(task_name: str, backend: str, prefix: str, count: int, runs: str, run_id: str | None,
-             data_dir: str | None, cache_dir: str | None, device: str = "auto") -> str:
+             data_dir: str | None, cache_dir: str | None, device: str = "auto", weights: str = "best") -> str:
     """``prefix`` and ``count`` greedy next tokens (the most probable each time, as d2l's predict)."""
     task = tasks.get(task_name)
-    record = _finished_run(task_name, backend, runs, run_id)
-    adapter, info = _model(task, record, backend, device, data_dir, cache_dir)
+    record = _finished_run(task_name, backend, runs, run_id, weights)
+    adapter, info = _model(task, record, backend, device, data_dir, cache_dir, weights)
     if "vocab" not in info:
         raise UserError(f"task {task_name!r} is not a language model; use `predict`")
     ids = _encode(task, prefix, info)

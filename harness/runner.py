@@ -238,18 +238,20 @@ class Trainer:
         return losses
 
 
-def checkpoint_path(record_path: Path) -> Path:
-    """Where a run's best-validation weights are kept: ``checkpoints/<run_id>.npz`` beside the record."""
-    return record_path.parent / "checkpoints" / f"{record_path.stem}.npz"
+def checkpoint_path(record_path: Path, suffix: str = "") -> Path:
+    """Where a run's weights are kept: ``checkpoints/<run_id>.npz`` (best validation) and
+    ``<run_id>-final.npz`` (last epoch) beside the record."""
+    return record_path.parent / "checkpoints" / f"{record_path.stem}{suffix}.npz"
 
 
-def save_checkpoint(record_path: Path, weights: dict[str, np.ndarray]) -> str:
-    """Save canonical weights atomically (any backend can load them); returns the path as text."""
+def save_checkpoint(record_path: Path, weights: dict[str, np.ndarray], suffix: str = "") -> str:
+    """Save canonical weights atomically (any backend can load them); returns the path relative to the
+    record's folder, so records and checkpoints can move together."""
     from tasks.data import save_arrays
 
-    path = checkpoint_path(record_path)
+    path = checkpoint_path(record_path, suffix)
     save_arrays(path, weights)
-    return str(path)
+    return str(path.relative_to(record_path.parent))
 
 
 def _peak_host_bytes() -> int:
@@ -328,11 +330,13 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
         trainer.train(dataset.train, dataset.val)
         _finish(record, trainer, dataset, task, scale)
         record["checkpoint"] = save_checkpoint(path, trainer.best[2])  # type: ignore[index]
+        record["checkpoint_final"] = save_checkpoint(path, trainer.adapter.get_weights(), "-final")
         if "confusion" in record["analysis"]:
             from harness import plots
 
             png = path.parent / "plots" / f"{path.stem}-confusion.png"
-            record["analysis"]["confusion_png"] = str(plots.confusion(record, png))
+            plots.confusion(record, png)
+            record["analysis"]["confusion_png"] = str(png.relative_to(path.parent))
         record["status"] = "ok"
     except Diverged as exc:
         record["status"], record["error"] = "diverged", str(exc)

@@ -54,7 +54,7 @@ def test_names_spiking_lstm_confusion_and_predict(backend, mirror, cache, tmp_pa
     analysis = rec["analysis"]
     assert len(analysis["classes"]) == 18 and rec["environment"]["backend"]["kernel_path"] not in ("fused",)
     assert np.asarray(analysis["confusion"]).sum() == rec["config"]["splits"]["test"]
-    assert Image.open(analysis["confusion_png"]).size[0] > 300
+    assert Image.open(tmp_path / analysis["confusion_png"]).size[0] > 300
     assert rec["metrics"]["test_accuracy"] > 0.3  # Russian alone is 0.47 of the test names
     text = inference.predict("names", backend, "Yu", 3, str(tmp_path), None, str(mirror), str(cache), "cpu")
     lines = text.splitlines()
