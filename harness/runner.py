@@ -184,6 +184,7 @@ class Trainer:
             bar.set_postfix(loss=f"{np.mean(losses):.4f}", **{f"val_{self.task.metric}": f"{value:.4f}"})
             bar.close()
         self.wall_s = time.perf_counter() - started
+        self.final_weights = adapter.get_weights()  # before testing may load the best checkpoint
 
     def _epoch(self, epoch: int, train: Split, plan: list[Batch], bar: tqdm) -> list[float]:
         """One pass over ``plan``; the very first step of a run is timed on its own. Latency tasks time
@@ -330,7 +331,7 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
         trainer.train(dataset.train, dataset.val)
         _finish(record, trainer, dataset, task, scale)
         record["checkpoint"] = save_checkpoint(path, trainer.best[2])  # type: ignore[index]
-        record["checkpoint_final"] = save_checkpoint(path, trainer.adapter.get_weights(), "-final")
+        record["checkpoint_final"] = save_checkpoint(path, trainer.final_weights, "-final")
         if "confusion" in record["analysis"]:
             from harness import plots
 

@@ -66,3 +66,14 @@ def test_sampling_option_is_refused_for_tasks_without_a_stream_layout(scripted, 
                                      progress=False))
     with pytest.raises(runner.UserError, match="--sampling 'sideways'"):
         runner.run(runner.RunOptions("synthetic", "scripted", sampling="sideways", out=str(tmp_path)))
+
+
+def test_final_checkpoint_holds_the_last_epochs_weights(scripted, tmp_path):
+    import numpy as np
+
+    record, path = runner.run(runner.RunOptions("synthetic", "scripted", out=str(tmp_path), progress=False))
+    best = dict(np.load(path.parent / record["checkpoint"]))
+    final = dict(np.load(path.parent / record["checkpoint_final"]))
+    assert record["checkpoint_final"].endswith("-final.npz") and set(best) == set(final)
+    assert record["metrics"]["best_epoch"] == 1 < len(record["curves"])  # learnt in epoch 1, trained on
+    assert any(not np.array_equal(best[k], final[k]) for k in best)
