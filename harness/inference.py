@@ -27,8 +27,8 @@ def _finished_run(task: str, backend: str, runs: str, run_id: str | None, weight
              if r.get("task") == task and r.get("status") == "ok" and r.get("checkpoint")
              and checkpoint_of(r, weights).exists() and (run_id is None or r["run_id"] == run_id)]
     if not found:
-        which = f"run {run_id!r}" if run_id else f"a finished {task} run with a {weights} checkpoint"
-        raise UserError(f"no {which} in {runs}; train one first: "
+        which = f"run {run_id!r}" if run_id else f"finished {task} run with a {weights} checkpoint"
+        raise UserError(f"found no {which} in {runs}; train one first: "
                         f"python -m harness run --task {task} --backend {backend}")
     found.sort(key=lambda r: (r["backend"] == backend, r.get("started", "")))
     return found[-1]
@@ -93,8 +93,9 @@ def generate(task_name: str, backend: str, prefix: str, count: int, runs: str, r
     if "vocab" not in info:
         raise UserError(f"task {task_name!r} is not a language model; use `predict`")
     ids = _encode(task, prefix, info)
+    context = info.get("context")  # a model trained on fixed windows reads only its window
     for _ in range(count):  # the whole sequence each time: simple, and exact for every backend
-        logits = adapter.predict(np.asarray([ids], dtype=np.int32))
-        ids.append(int(logits[0, -1].argmax()))
-    sep = " " if task.encode is not None and task.encode.__name__ == "encode_words" else ""
+        logits = adapter.predict(np.asarray([ids[-context:] if context else ids], dtype=np.int32))
+        ids.append(int((logits[0, -1] if logits.ndim == 3 else logits[0]).argmax()))  # sequence or last
+    sep = " " if info.get("unit") == "word" else ""
     return sep.join(info["vocab"][i] for i in ids)

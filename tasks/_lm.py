@@ -73,7 +73,8 @@ def char_dataset(text: str, scale: Scale, source: dict[str, Any], val_fraction: 
     parts = holdout(ids, val_fraction, test_fraction)
     train, val, test = (layout(p, steps, scale.recipe.sampling, batch, held_out=k > 0)
                         for k, p in enumerate(parts))
-    info = {**source, "characters": len(ids), "vocab_size": len(vocab), "vocab": vocab,
+    info = {**source, "unit": "character", "characters": len(ids), "vocab_size": len(vocab),
+            "vocab": vocab,
             "tokens": {"train": len(parts[0]), "val": len(parts[1]), "test": len(parts[2])},
             "sampling": scale.recipe.sampling, "steps": steps}
     return Dataset(train, val, test, info)

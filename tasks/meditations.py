@@ -40,7 +40,8 @@ def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = No
     ids = np.array([vocab.index(w) for w in text], dtype=np.int32)
     x = np.stack([ids[i : i + CONTEXT] for i in range(len(ids) - CONTEXT)])
     split = Split(x, ids[CONTEXT:])
-    return Dataset(split, split, split, {"source": FILE.name, "sha256": [FILE.sha256], "words": len(text),
+    return Dataset(split, split, split, {"source": FILE.name, "sha256": [FILE.sha256], "unit": "word",
+                                         "context": CONTEXT, "words": len(text),
                                          "vocab_size": len(vocab), "vocab": vocab, "held_out": False})
 
 

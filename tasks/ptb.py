@@ -41,7 +41,8 @@ def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = No
     ids = {s: np.array([index[w] for w in ws[:limit]], dtype=np.int32) for s, ws in words.items()}
     batch = scale.recipe.batch_size
     sampling = scale.recipe.sampling
-    info = {"source": FILE.name, "sha256": [FILE.sha256], "vocab_size": len(vocab), "vocab": vocab,
+    info = {"source": FILE.name, "sha256": [FILE.sha256], "unit": "word", "vocab_size": len(vocab),
+            "vocab": vocab,
             "tokens": {s: len(v) for s, v in ids.items()}, "sampling": sampling, "steps": STEPS}
     return Dataset(
         train=_lm.layout(ids["train"], STEPS, sampling, batch),

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import backends
+import tasks
 from harness import inference, records, runner
 
 IMPORTABLE = [name for name, info in backends.registry().items() if backends.importable(info)]
@@ -83,3 +84,21 @@ def test_other_text_tasks_run(backend, task, mirror, cache, tmp_path):
     assert math.isfinite(rec["metrics"][f"test_{metric}"])
     if metric == "perplexity":
         assert rec["metrics"]["test_perplexity"] < rec["config"]["model"]["vocab_size"]
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("backend", IMPORTABLE)
+def test_word_generation_reads_the_models_window(backend, mirror, cache, tmp_path):
+    """meditations predicts from the last 3 words (output "last"): generate must feed the window and take
+    the single prediction, and agree with the model's own greedy choice."""
+    smoke("meditations", backend, mirror, cache, tmp_path)
+    task = tasks.get("meditations")
+    record = inference._finished_run("meditations", backend, str(tmp_path), None)
+    adapter, info = inference._model(task, record, backend, "cpu", str(mirror), str(cache))
+    words = ["In", "a", "sense,"]
+    for _ in range(2):
+        logits = adapter.predict(np.asarray([task.encode(" ".join(words[-3:]), info)], dtype=np.int32))
+        words.append(info["vocab"][int(logits[0].argmax())])
+    text = inference.generate("meditations", backend, "In a sense,", 2, str(tmp_path), None, str(mirror),
+                              str(cache), "cpu")
+    assert text.split() == words
