@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tabulate import tabulate
@@ -38,6 +39,8 @@ def run_summary(record: dict[str, Any], path: str) -> str:
         ("status", record["status"]),
         (f"test {metric} (best val, epoch {m.get('best_epoch')})", _fmt(m.get(f"test_{metric}"))),
         (f"test {metric} (final model)", _fmt(m.get(f"test_{metric}_final"))),
+        *([("train perplexity (last epoch)", _fmt(math.exp(min(record["curves"][-1]["train_loss"], 700.0))))]
+          if metric == "perplexity" and record.get("curves") else []),
         (f"target {record['config']['target']['value']} reached", m.get("target_reached")),
         *((f"test {k[5:].replace('_', ' ')}", _fmt(v)) for k, v in m.items()
           if k.startswith("test_") and k[5:] not in (metric, f"{metric}_final", "loss", "loss_final")),
