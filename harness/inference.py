@@ -56,6 +56,16 @@ def _model(task: Task, record: dict[str, Any], backend: str, device: str, data_d
     return adapter, info
 
 
+def _load(task_name: str, backend: str, runs: str, run_id: str | None, data_dir: str | None,
+          cache_dir: str | None, device: str, weights: str
+          ) -> tuple[Task, dict[str, Any], Any, dict[str, Any]]:
+    """The task, the chosen run's record, a backend model holding its weights, and the data's info."""
+    task = tasks.get(task_name)
+    record = _finished_run(task_name, backend, runs, run_id, weights)
+    adapter, info = _model(task, record, backend, device, data_dir, cache_dir, weights)
+    return task, record, adapter, info
+
+
 def _encode(task: Task, text: str, info: dict[str, Any]) -> list[int]:
     if task.encode is None:
         raise UserError(f"task {task.name!r} takes no text input")
@@ -71,9 +81,8 @@ def _encode(task: Task, text: str, info: dict[str, Any]) -> list[int]:
 def predict(task_name: str, backend: str, text: str, top: int, runs: str, run_id: str | None,
             data_dir: str | None, cache_dir: str | None, device: str = "auto", weights: str = "best") -> str:
     """The ``top`` most probable classes of ``text`` with their softmax probabilities."""
-    task = tasks.get(task_name)
-    record = _finished_run(task_name, backend, runs, run_id, weights)
-    adapter, info = _model(task, record, backend, device, data_dir, cache_dir, weights)
+    task, record, adapter, info = _load(task_name, backend, runs, run_id, data_dir, cache_dir, device,
+                                        weights)
     if "classes" not in info:
         raise UserError(f"task {task_name!r} does not classify; use `generate` for language models")
     x = np.asarray([_encode(task, text, info)], dtype=np.int32)
@@ -87,9 +96,7 @@ def predict(task_name: str, backend: str, text: str, top: int, runs: str, run_id
 def generate(task_name: str, backend: str, prefix: str, count: int, runs: str, run_id: str | None,
              data_dir: str | None, cache_dir: str | None, device: str = "auto", weights: str = "best") -> str:
     """``prefix`` and ``count`` greedy next tokens (the most probable each time, as d2l's predict)."""
-    task = tasks.get(task_name)
-    record = _finished_run(task_name, backend, runs, run_id, weights)
-    adapter, info = _model(task, record, backend, device, data_dir, cache_dir, weights)
+    task, _, adapter, info = _load(task_name, backend, runs, run_id, data_dir, cache_dir, device, weights)
     if "vocab" not in info:
         raise UserError(f"task {task_name!r} is not a language model; use `predict`")
     ids = _encode(task, prefix, info)

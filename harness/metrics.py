@@ -86,23 +86,26 @@ class Accumulator:
 
     def predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """Predicted classes and labels, in the split's row order (batches may come bucketed)."""
+        pred, y = np.concatenate(self.preds), np.concatenate(self.labels)
         if self.order:
-            rows = np.concatenate(self.order)
-            pred, y = np.empty(len(rows), dtype=object), np.empty(len(rows), dtype=object)
-            for batch_rows, p, t in zip(self.order, self.preds, self.labels, strict=True):
-                for r, pr, tr in zip(batch_rows, p, t, strict=True):
-                    pred[r], y[r] = pr, tr
-            return np.stack(list(pred)), np.stack(list(y))
-        return np.concatenate(self.preds), np.concatenate(self.labels)
+            back = np.argsort(np.concatenate(self.order))
+            pred, y = pred[back], y[back]
+        return pred, y
 
     def result(self, metric: str) -> dict[str, float]:
-        mean = self.loss_sum / max(self.count, 1)
-        pred, y = self.predictions()
-        values = {"loss": float(mean), "accuracy": float(np.mean(pred == y)),
-                  "perplexity": float(np.exp(min(mean, 700.0))),
-                  "sequence_accuracy": sequence_accuracy(pred, y) if pred.ndim > 1 else float("nan"),
-                  }
-        return {"loss": values["loss"], metric: values[metric]}
+        """The loss and ``metric`` (computed alone: predictions are only gathered when it needs them)."""
+        mean = float(self.loss_sum / max(self.count, 1))
+        if metric == "loss":
+            value = mean
+        elif metric == "perplexity":
+            value = float(np.exp(min(mean, 700.0)))
+        else:
+            pred, y = self.predictions()
+            if metric == "accuracy":
+                value = token_accuracy(pred, y)
+            else:  # sequence_accuracy
+                value = sequence_accuracy(pred, y) if pred.ndim > 1 else float("nan")
+        return {"loss": mean, metric: value}
 
 
 def last_step_accuracy(pred: np.ndarray, y: np.ndarray) -> float:

@@ -50,17 +50,6 @@ class RunOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def predict_all(adapter: Adapter, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
-    """Logits for every row and the synchronised seconds it took. The last batch is padded to full
-    size so compiled backends see one shape."""
-    outputs = []
-    with Stopwatch(adapter) as sw:
-        for start in range(0, len(x), batch_size):
-            xb = _pad_rows(x[start : start + batch_size], batch_size)
-            outputs.append(adapter.predict(xb)[: min(batch_size, len(x) - start)])
-    return np.concatenate(outputs), sw.seconds
-
-
 def _pad_rows(xb: np.ndarray, size: int) -> np.ndarray:
     """``xb`` with its last row repeated up to ``size`` rows: one input shape for compiled backends."""
     return xb if len(xb) >= size else np.concatenate([xb, np.repeat(xb[-1:], size - len(xb), axis=0)])
@@ -142,7 +131,6 @@ class Trainer:
         if stateful:
             adapter.reset_state()
         self.eval_throughput.append(rows / seconds if seconds else 0.0)
-        self.last_acc = acc
         return acc.result(self.task.metric), acc
 
     def _check_finite(self, values: np.ndarray, epoch: int, what: str) -> None:
@@ -366,10 +354,10 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
 def _finish(record: dict[str, Any], trainer: Trainer, dataset: Any, task: Task, scale: Scale) -> None:
     """Test once with the final model and once with the best-validation checkpoint."""
     metric = task.metric
-    final, _ = trainer.evaluate(dataset.test)
+    final, final_acc = trainer.evaluate(dataset.test)
     best_value, best_epoch, best_weights = trainer.best  # type: ignore[misc]
     if best_epoch == len(trainer.curves) - 1:
-        best, acc = final, trainer.last_acc
+        best, acc = final, final_acc
     else:
         trainer.adapter.set_weights(best_weights)
         best, acc = trainer.evaluate(dataset.test)

@@ -64,12 +64,6 @@ def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = No
     return Dataset(_split(train), _split(val), _split(test), info)
 
 
-def encode(text: str, info: dict | None = None) -> list[int]:
-    if len(text) > IN_LEN or any(c not in SYMBOLS for c in text):
-        raise ValueError(f"give at most {IN_LEN} characters of {''.join(SYMBOLS)!r}")
-    return _ids(text.rjust(IN_LEN))
-
-
 MODEL = ModelSpec(cell="lstm", vocab_size=len(SYMBOLS), input="onehot", hidden_size=32,
                   head=(Dense(len(SYMBOLS)),), output="sequence", decoder_steps=OUT_LEN, init="keras")
 RECIPE = Recipe(optimizer="adam", lr=1e-3, eps=1e-8, batch_size=32, eval_batch_size=200, epochs=100)
@@ -89,5 +83,4 @@ TASK = Task(
     },
     load=load,
     extra_metrics=("token_accuracy",),
-    encode=encode,
 )

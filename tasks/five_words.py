@@ -41,12 +41,6 @@ def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = No
                                          "output_vocab": list(LETTERS)})
 
 
-def encode(text: str, info: dict | None = None) -> list[int]:
-    if not text or any(c not in LETTERS for c in text.lower()):
-        raise ValueError("give lower-case letters a-z")
-    return [LETTERS.index(c) for c in text.lower()]
-
-
 RNN = ModelSpec(cell="rnn", vocab_size=26, input="onehot", hidden_size=26, head=(), output="sequence",
                 init="torch")
 RNN_RECIPE = Recipe(optimizer="adam", lr=1e-3, eps=1e-8, batch_size=1, eval_batch_size=50, epochs=900,
@@ -74,5 +68,4 @@ TASK = Task(
     extra_metrics=("token_accuracy", "last_step_accuracy"),
     latency=True,
     held_out=False,
-    encode=encode,
 )

@@ -14,7 +14,6 @@ says so; ``--cell lstm|gru|rnn`` runs the same recipe with a plain cell.
 
 from __future__ import annotations
 
-import io
 import string
 import unicodedata
 import zipfile
@@ -67,26 +66,29 @@ def encode(name: str, info: dict | None = None) -> list[int]:
 
 
 def _read(data_dir: Path | None, cache_dir: Path | None) -> dict[str, list[str]]:
-    """language -> names in file order, every file checked by its sha256."""
+    """language -> names in file order, every file checked once by its sha256 (mirror or zip member)."""
     root = data.data_dir(data_dir)
-    texts: dict[str, bytes] = {}
+    texts: dict[str, tuple[str, bytes]] = {}  # language -> (where it was read, its bytes)
     if root is not None:
-        for lang, sha in SHA256.items():
+        for lang in SHA256:
             path = root / "names" / f"{lang}.txt"
             if not path.exists():
                 raise data.DataError(f"names data not found: expected {path}; fix --data-dir or "
                                      f"RNNBENCH_DATA_DIR, or unset it to download {URL}")
-            texts[lang] = data.verify(path, sha).read_bytes()
+            texts[lang] = (str(path), path.read_bytes())
     else:
         archive = data.download(data.Upstream(URL, "names-data.zip", None), data.cache_dir(cache_dir))
         with zipfile.ZipFile(archive) as z:
             for lang in SHA256:
-                texts[lang] = z.read(f"data/names/{lang}.txt")
+                member = f"data/names/{lang}.txt"
+                texts[lang] = (f"{member} in {archive}", z.read(member))
     out = {}
-    for lang, raw in texts.items():
-        if data.sha256_bytes(raw) != SHA256[lang]:
-            raise data.DataError(f"checksum mismatch for names/{lang}.txt: replace it with the original")
-        out[lang] = [line for line in io.StringIO(raw.decode("utf-8")).read().split("\n") if line]
+    for lang, (where, raw) in texts.items():
+        actual = data.sha256_bytes(raw)
+        if actual != SHA256[lang]:
+            raise data.DataError(f"checksum mismatch for {where}: sha256 {actual}, expected {SHA256[lang]}; "
+                                 "the file is corrupt or a different version: replace it with the original")
+        out[lang] = [line for line in raw.decode("utf-8").split("\n") if line]
     return out
 
 
