@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def data_dir() -> Path | None:
     """The dataset mirror: RNNBENCH_DATA_DIR, else ../shared/data beside the checkout, else None."""
     env = os.environ.get("RNNBENCH_DATA_DIR")
-    if env:
-        return Path(env)
+    if env:  # absolute: tests hand it to CLI subprocesses that run in other folders
+        return Path(env).expanduser().resolve()
     shared = ROOT.parent / "shared" / "data"
     return shared if shared.is_dir() else None
 
