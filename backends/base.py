@@ -110,6 +110,12 @@ class Adapter(abc.ABC):
         """What ran: ``framework``, ``versions``, ``device``, ``device_name``, ``kernel_path``,
         ``precision``, ``threads`` and anything framework-specific (XLA, cuDNN, ...)."""
 
+    def set_threads(self, threads: int) -> None:
+        """Use ``threads`` CPU threads through the framework's own call, where it has one. Called before
+        ``build``; the environment variables read at import (``harness.threads``) are already set, which
+        is all OpenMP (MXNet) and XLA need, hence this default does nothing."""
+        return None
+
     def peak_device_memory(self) -> int | None:
         """Peak accelerator memory in bytes since build, or None on a CPU."""
         return None

@@ -106,10 +106,40 @@ def build_parser() -> Parser:
     matrix.add_argument("--report-out", default="results/report", help="where the report goes at the end")
     matrix.add_argument("--no-report", action="store_true", help="do not build the report at the end")
 
+    bench = sub.add_parser("bench", help="throughput by an interleaved, repeated protocol (sweeps of sizes)")
+    bench.add_argument("--tasks", help="comma-separated (default: imdb)")
+    bench.add_argument("--backends", help=f"comma-separated (default: all: {','.join(backends.names())})")
+    bench.add_argument("--scale", help="the tasks' model at this scale (default: the task's default, full)")
+    bench.add_argument("--repeats", type=int, default=5, help="interleaved repeats per point and backend")
+    bench.add_argument("--steps", type=int, default=30,
+                       help="timed training steps, and as many inference batches (default 30: the six IMDB "
+                            "backends, 5 repeats, in about 11 minutes on 2 cores)")
+    bench.add_argument("--warmup", type=int, default=3, help="untimed steps before each repeat")
+    bench.add_argument("--sweep", action="append", metavar="FIELD=V1,V2,...",
+                       help="vary one field (batch_size, hidden_size, seq_len, num_layers, cell, any model "
+                            "or recipe field); repeat for a grid")
+    bench.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    bench.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    bench.add_argument("--threads", type=int, help="threads of every backend (default: the usable cores)")
+    bench.add_argument("--no-flush-to-zero", dest="flush_to_zero", action="store_false",
+                       help="keep denormal floats on the CPU")
+    bench.add_argument("--out", default="results/bench", help="folder for bench records")
+    bench.add_argument("--resume", action="store_true", help="continue the newest unfinished bench in OUT")
+    bench.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+    bench_worker = sub.add_parser("bench-worker", help=argparse.SUPPRESS)
+    bench_worker.add_argument("--backend", required=True)
+    bench_worker.add_argument("--device", default="auto")
+    bench_worker.add_argument("--precision", default="fp32")
+    bench_worker.add_argument("--threads", type=int, required=True)
+    bench_worker.add_argument("--no-flush-to-zero", dest="flush_to_zero", action="store_false")
+
     report = sub.add_parser("report", help="tables, plots and an HTML page from result records")
     report.add_argument("--runs", default="results/runs", help="folder of result records")
     report.add_argument("--out", default="results/report", help="folder for report.md/.html and PNG plots")
     report.add_argument("--readme", help="rewrite the results section of this README")
+    report.add_argument("--bench", default="results/bench",
+                        help="folder of bench records (the Speed section)")
 
     baseline = sub.add_parser("baseline", help="store throughput figures to compare later runs against")
     baseline_sub = baseline.add_subparsers(dest="action", required=True, parser_class=Parser)
@@ -187,7 +217,7 @@ def _core_command(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "report":
         from harness import report
 
-        print(report.main(args.runs, args.out, args.readme))
+        print(report.main(args.runs, args.out, args.readme, args.bench))
         return 0
     from harness import baseline
 
@@ -233,6 +263,21 @@ def _parity_worker(args: argparse.Namespace, argv: list[str]) -> int:
     return parity.run_worker(args)
 
 
+def _bench(args: argparse.Namespace, argv: list[str]) -> int:
+    lacking = dispatch.missing((*dispatch.CORE_MODULES, "psutil"))
+    if lacking:
+        return dispatch.run_in_tox("report", argv, lacking)
+    from harness import bench
+
+    return bench.main(args)
+
+
+def _bench_worker(args: argparse.Namespace) -> int:
+    from harness import bench_worker
+
+    return bench_worker.serve(args.backend, args.device, args.precision, args.threads, args.flush_to_zero)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if os.environ.get("RNNBENCH_CWD"):  # re-run inside a tox environment: paths are the caller's
@@ -247,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
             return _inference(args, argv)
         if args.command == "parity-worker":
             return _parity_worker(args, argv)
+        if args.command == "bench":
+            return _bench(args, argv)
+        if args.command == "bench-worker":
+            return _bench_worker(args)
         if args.command == "matrix":
             from harness import matrix  # standard library only: each run finds its own environment
 

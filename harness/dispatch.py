@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.errors import UserError
 
@@ -35,18 +36,50 @@ def _tox() -> list[str]:
                     "run `python -m pip install tox`, or install the backend into this Python")
 
 
+def _build(tox: list[str], env: str, quiet: bool = False) -> None:
+    """Build (or check) tox environment ``env``; ``quiet`` keeps tox's output off the screen unless it
+    fails."""
+    cmd = [*tox, "run", "-e", env, "--notest", "-q"]
+    if quiet:
+        built = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    else:
+        built = subprocess.run(cmd, cwd=ROOT, stdout=sys.stderr)
+    if built.returncode != 0:
+        if quiet:
+            sys.stderr.write(built.stdout + built.stderr)
+        raise UserError(f"could not build tox environment '{env}' (tox exited {built.returncode}, output "
+                        "above); check access to the package index, or install the backend into this Python")
+
+
 def run_in_tox(env: str, argv: list[str], lacking: list[str]) -> int:
-    """Re-run ``python -m harness argv`` in tox environment ``env``; its exit status."""
-    if os.environ.get(IN_TOX):
+    """Re-run ``python -m harness argv`` in tox environment ``env``; its exit status.
+
+    ``RNNBENCH_IN_TOX`` names the environment a re-run is in: only a second hop into the same one is
+    refused (its build is broken), so a command re-run in one environment (``report``) can still start
+    workers in others (``parity``'s backends)."""
+    if os.environ.get(IN_TOX) == env:
         raise UserError(f"{', '.join(lacking)} cannot be imported even inside tox environment '{env}'; "
                         f"rebuild it with `tox run -e {env} --recreate --notest`")
     tox = [*_tox(), "-c", str(ROOT / "tox.ini")]
     print(f"rnnbench: {', '.join(lacking)} not importable in {sys.executable}; running in tox environment "
           f"'{env}' (built on first use, which can take minutes)", file=sys.stderr, flush=True)
-    built = subprocess.run([*tox, "run", "-e", env, "--notest", "-q"], cwd=ROOT)
-    if built.returncode != 0:
-        raise UserError(f"could not build tox environment '{env}' (tox exited {built.returncode}, output "
-                        "above); check access to the package index, or install the backend into this Python")
-    child_env = {**os.environ, IN_TOX: "1", "RNNBENCH_CWD": os.getcwd()}
+    _build(tox, env)
+    child_env = {**os.environ, IN_TOX: env, "RNNBENCH_CWD": os.getcwd()}
     cmd = [*tox, "exec", "-e", env, "-qq", "--", "python", "-m", "harness", *argv]
     return subprocess.call(cmd, cwd=ROOT, env=child_env)
+
+
+def env_python(info: Any) -> str:
+    """An interpreter that runs backend ``info``: this one when it has the framework and the harness'
+    dependencies, else the Python of the backend's tox environment (built on first use)."""
+    if not missing(CORE_MODULES) and not missing(info.requires):
+        return sys.executable
+    tox = [*_tox(), "-c", str(ROOT / "tox.ini")]
+    _build(tox, info.tox_env, quiet=True)
+    found = subprocess.run([*tox, "exec", "-e", info.tox_env, "-qq", "--", "python", "-c",
+                            "import sys; print(sys.executable)"], cwd=ROOT, capture_output=True, text=True)
+    path = found.stdout.strip().splitlines()[-1] if found.stdout.strip() else ""
+    if found.returncode != 0 or not Path(path).exists():
+        raise UserError(f"cannot find the Python of tox environment '{info.tox_env}' (tox exited "
+                        f"{found.returncode}); rebuild it: `tox run -e {info.tox_env} --recreate --notest`")
+    return path

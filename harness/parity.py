@@ -45,12 +45,15 @@ def parity_spec(task: str, scale: str, cell: str | None) -> tuple[ModelSpec, Rec
     return spec, recipe
 
 
-def fixed_batch(spec: ModelSpec, batch_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def fixed_batch(spec: ModelSpec, batch_size: int, seed: int, seq_len: int = SEQ_LEN
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Ids drawn uniformly from the vocabulary and labels uniformly from the classes (one per output
+    step for sequence outputs): the batch every parity worker, and the bench, feeds."""
     rng = np.random.default_rng(seed + 1)
-    x = rng.integers(0, spec.vocab_size, size=(batch_size, SEQ_LEN)).astype(np.int32)
+    x = rng.integers(0, spec.vocab_size, size=(batch_size, seq_len)).astype(np.int32)
     if spec.loss == "binary_crossentropy":
         return x, rng.integers(0, 2, size=batch_size).astype(np.float32)
-    steps = spec.decoder_steps or SEQ_LEN
+    steps = spec.decoder_steps or seq_len
     shape = (batch_size, steps) if spec.output == "sequence" else (batch_size,)
     return x, rng.integers(0, spec.num_outputs, size=shape).astype(np.int32)
 

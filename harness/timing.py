@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,18 +15,18 @@ if TYPE_CHECKING:
 class Stopwatch:
     """Times a block of backend work: ``synchronize()`` on entry and exit, then the monotonic clock."""
 
-    def __init__(self, adapter: Adapter) -> None:
-        self.adapter = adapter
+    def __init__(self, adapter: Adapter, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.adapter, self.clock = adapter, clock
         self.seconds = 0.0
 
     def __enter__(self) -> Stopwatch:
         self.adapter.synchronize()
-        self._start = time.perf_counter()
+        self._start = self.clock()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.adapter.synchronize()
-        self.seconds = time.perf_counter() - self._start
+        self.seconds = self.clock() - self._start
 
 
 def spread(values: list[float]) -> dict[str, float | int | None]:

@@ -82,5 +82,6 @@ TASK = Task(
         "full": Scale("full", "the seed's model and recipe: 10,000 draws, 100 epochs", MODEL, RECIPE),
     },
     load=load,
+    seq_len=IN_LEN,
     extra_metrics=("token_accuracy",),
 )

@@ -97,6 +97,17 @@ class Task:
     latency: bool = False
     encode: Callable[[str, dict[str, Any]], list[int]] | None = None
     held_out: bool = True  # False: val and test are the training data (a memorisation task); records say so
+    # Input length of a typical example where the scale's data options (``maxlen``, ``steps``) do not say
+    # it: the bench feeds synthetic batches of this length (``Task.seq_len_of``).
+    seq_len: int = 0
+
+    def seq_len_of(self, scale: Scale) -> int:
+        """The input length of ``scale``'s examples: its ``maxlen`` or ``steps`` data option, else the
+        task's ``seq_len``."""
+        length = scale.data.get("maxlen") or scale.data.get("steps") or self.seq_len
+        if not length:
+            raise ValueError(f"task {self.name!r} declares no sequence length for scale {scale.name!r}")
+        return int(length)
 
     def scale(self, name: str) -> Scale:
         try:

@@ -65,6 +65,7 @@ TASK = Task(
         "full": Scale("full", "the lstm configuration", LSTM, LSTM_RECIPE),
     },
     load=load,
+    seq_len=4,
     extra_metrics=("token_accuracy", "last_step_accuracy"),
     latency=True,
     held_out=False,

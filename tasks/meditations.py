@@ -66,6 +66,7 @@ TASK = Task(
                       MODEL, RECIPE),
     },
     load=load,
+    seq_len=CONTEXT,
     held_out=False,
     encode=_lm.encode_words,
 )

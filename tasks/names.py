@@ -129,6 +129,7 @@ def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = No
 MODEL = ModelSpec(cell="spiking-lstm", vocab_size=len(LETTERS), input="onehot", hidden_size=256,
                   head=(Dense(18),), loss="softmax_mse", init="torch")
 RECIPE = Recipe(optimizer="adam", lr=1e-4, eps=1e-8, batch_size=16, eval_batch_size=256, epochs=40)
+NAME_LEN = 7  # median length of the training surnames: the bench's synthetic batches
 SMOKE = replace(MODEL, hidden_size=16)
 SMOKE_RECIPE = replace(RECIPE, lr=3e-3, eval_batch_size=64, epochs=2)
 SEED_RECIPE = replace(RECIPE, batch_size=1, epochs=62)
@@ -148,5 +149,6 @@ TASK = Task(
                       MODEL, SEED_RECIPE),
     },
     load=load,
+    seq_len=NAME_LEN,
     encode=encode,
 )

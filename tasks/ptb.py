@@ -75,5 +75,6 @@ TASK = Task(
                         MEDIUM, MEDIUM_RECIPE),
     },
     load=load,
+    seq_len=STEPS,
     encode=_lm.encode_words,
 )

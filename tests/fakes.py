@@ -72,7 +72,7 @@ def synthetic_task(epochs=3):
     data = Dataset(split(rng, 40), split(rng, 20), split(rng, 30), {"source": "synthetic"})
     scale = Scale("smoke", "synthetic", spec, Recipe(batch_size=8, epochs=epochs, eval_batch_size=16))
     return Task(name="synthetic", description="", scales={"smoke": scale}, load=lambda *a: data,
-                metric="accuracy", target=Target("accuracy", 0.9), default_scale="smoke")
+                metric="accuracy", target=Target("accuracy", 0.9), default_scale="smoke", seq_len=3)
 
 
 SCRIPTED = BackendInfo("scripted", "unused:Unused", (), "core", "test double")

@@ -71,6 +71,20 @@ class KerasAdapter(Adapter):
             return False
         return self.gpu and self._recurrence()[0] != "cudnn"
 
+    def set_threads(self, threads: int) -> None:
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            with contextlib.suppress(RuntimeError):  # settable only before TensorFlow's runtime starts
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+        elif self.backend == "torch":
+            import torch
+
+            torch.set_num_threads(threads)
+            with contextlib.suppress(RuntimeError):
+                torch.set_num_interop_threads(threads)
+
     def build(self, spec: ModelSpec, recipe: Recipe, seed: int) -> None:
         keras = self.keras
         keras.utils.set_random_seed(seed)  # Python, NumPy, framework and Keras' seed generators (dropout)
@@ -158,13 +172,14 @@ class KerasAdapter(Adapter):
             build = tf.sysconfig.get_build_info()
             if self.gpu:
                 versions.update(cuda=build.get("cuda_version"), cudnn=build.get("cudnn_version"))
-            threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+            threads = (tf.config.threading.get_intra_op_parallelism_threads()
+                       or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0)) or os.cpu_count())
         elif be == "jax":
             import jax
             import jaxlib
 
             versions.update(jax=jax.__version__, jaxlib=jaxlib.__version__)
-            threads = os.cpu_count()
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         else:
             import torch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,11 @@ class TorchAdapter(Adapter):
             raise BackendError("--precision fp16 needs a GPU (loss scaling); use bf16 or fp32 on a CPU")
         self.amp_dtype = _AMP_DTYPES.get(precision)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+
+    def set_threads(self, threads: int) -> None:
+        torch.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):  # only settable before the first inter-op parallel work
+            torch.set_num_interop_threads(threads)
 
     def build(self, spec: ModelSpec, recipe: Recipe, seed: int) -> None:
         torch.manual_seed(seed)
@@ -153,6 +159,7 @@ class TorchAdapter(Adapter):
                               "fused": "nn.LSTM/GRU/RNN fused CPU kernel"}[self.kernel_path()],
             "precision": self.precision,
             "threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(),
         }
 
     def peak_device_memory(self) -> int | None:

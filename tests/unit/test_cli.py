@@ -71,9 +71,22 @@ def test_unbuildable_environment_is_explained(monkeypatch):
 
 
 def test_no_recursion_inside_tox(monkeypatch):
-    monkeypatch.setenv(dispatch.IN_TOX, "1")
+    monkeypatch.setenv(dispatch.IN_TOX, "jax")
     with pytest.raises(UserError, match="cannot be imported even inside tox environment 'jax'"):
         dispatch.run_in_tox("jax", ["run"], ["jax"])
+
+
+def test_a_rerun_in_one_environment_may_start_another(monkeypatch):
+    """The README's parity command re-runs itself in `report`; its workers then go to their own
+    environments (this refused every worker before)."""
+    calls = []
+    monkeypatch.setenv(dispatch.IN_TOX, "report")
+    monkeypatch.setattr(dispatch, "_tox", lambda: ["tox"])
+    monkeypatch.setattr(dispatch.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0))
+    monkeypatch.setattr(dispatch.subprocess, "call", lambda cmd, **k: calls.append((cmd, k["env"])) or 0)
+    assert dispatch.run_in_tox("torch", ["parity-worker"], ["torch"]) == 0
+    cmd, env = calls[0]
+    assert cmd[cmd.index("-e") + 1] == "torch" and env[dispatch.IN_TOX] == "torch"
 
 
 def test_cli_and_matrix_need_only_the_standard_library():

@@ -1,0 +1,162 @@
+"""The bench's measuring side: one process per backend, in that backend's environment, started once for
+all of its points.
+
+``Measurer.measure(point, repeat)`` builds the point's model the first time it sees the point (the very
+first training step and the first inference batch, with any compilation, are timed on their own), then
+per repeat runs ``warmup`` untimed training steps and ``steps`` timed ones, and the same for inference.
+Every clock read follows ``adapter.synchronize()`` (``harness.timing.Stopwatch``), so asynchronous
+frameworks are timed on finished work; training losses are fetched inside the timed span, as the
+training loop fetches them.
+
+``serve`` is the process' main loop: one JSON request a line on stdin, one JSON reply a line on the
+original stdout (prefixed by ``REPLY``); the framework's own prints go to stderr, so they cannot break
+the channel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import backends
+from backends import canonical
+from backends.base import Adapter
+from harness import bench_plan, ftz, threads
+from harness.timing import Stopwatch
+
+REPLY = "@@rnnbench-bench "
+POOL = 4  # distinct synthetic batches cycled through while timing
+
+AdapterFactory = Callable[[str], Adapter]
+
+
+def _create(backend: str, device: str, precision: str) -> Adapter:
+    return backends.create(backends.get(backend), device, precision)
+
+
+class Measurer:
+    """Times points on one backend; keeps the current point's model between its repeats."""
+
+    def __init__(self, backend: str, device: str = "auto", precision: str = "fp32", threads_: int = 1,
+                 factory: Callable[[], Adapter] | None = None,
+                 clock: Callable[[], float] = time.perf_counter, flush_to_zero: bool = True) -> None:
+        self.backend, self.device, self.precision, self.threads = backend, device, precision, threads_
+        ftz.set_flush_to_zero(flush_to_zero)  # before the framework starts its threads: they inherit it
+        self.factory = factory or (lambda: _create(backend, device, precision))
+        self.clock = clock
+        self.point_id: str | None = None
+        self.adapter: Adapter | None = None
+
+    def _build(self, point: bench_plan.Point) -> dict[str, Any]:
+        self.adapter = None  # free the previous point's model first
+        shape = bench_plan.resolve(point)
+        start = time.perf_counter()  # set-up, not a throughput figure: the wall clock of the whole build
+        adapter = self.factory()
+        adapter.set_threads(self.threads)
+        adapter.build(shape.scale.model, shape.scale.recipe, seed=0)
+        adapter.set_weights(canonical.init(shape.scale.model, 0))
+        adapter.synchronize()
+        self.build_s = time.perf_counter() - start
+        self.adapter, self.shape, self.point_id = adapter, shape, point.id
+        self.train_batches = bench_plan.synthetic_batches(shape, shape.train_batch, POOL)
+        self.infer_batches = [x for x, _ in bench_plan.synthetic_batches(shape, shape.infer_batch, POOL, 100)]
+        if shape.scale.recipe.stateful:
+            adapter.reset_state()
+        with Stopwatch(adapter, self.clock) as first_train:
+            x, y = self.train_batches[0]
+            adapter.losses([adapter.train_step(x, y)])
+        with Stopwatch(adapter, self.clock) as first_infer:
+            adapter.predict(self.infer_batches[0])
+        return {"build_s": self.build_s, "first_step_s": first_train.seconds,
+                "first_predict_s": first_infer.seconds}
+
+    def measure(self, point: bench_plan.Point, repeat: int, steps: int, warmup: int) -> dict[str, Any]:
+        """One repeat of one point: training and inference throughput, and what ran."""
+        first: dict[str, Any] = {}
+        if point.id != self.point_id or self.adapter is None:
+            first = self._build(point)
+        adapter, shape = self.adapter, self.shape
+        assert adapter is not None
+        stateful = shape.scale.recipe.stateful
+        if stateful:
+            adapter.reset_state()
+        pool = self.train_batches
+        for i in range(warmup):
+            adapter.losses([adapter.train_step(*pool[i % POOL])])
+        with Stopwatch(adapter, self.clock) as train:
+            losses = adapter.losses([adapter.train_step(*pool[i % POOL]) for i in range(steps)])
+        if stateful:
+            adapter.reset_state()
+        for i in range(warmup):
+            adapter.predict(self.infer_batches[i % POOL])
+        with Stopwatch(adapter, self.clock) as infer:
+            for i in range(steps):
+                adapter.predict(self.infer_batches[i % POOL])
+        train_samples, infer_samples = steps * shape.train_batch, steps * shape.infer_batch
+        return {
+            "point": point.id, "repeat": repeat, **first,
+            "train_s": train.seconds, "train_samples": train_samples,
+            "train_tokens": train_samples * shape.seq_len, "infer_s": infer.seconds,
+            "infer_samples": infer_samples, "infer_tokens": infer_samples * shape.seq_len,
+            "last_loss": float(losses[-1]) if len(losses) else None,
+            "peak_host_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_device_bytes": adapter.peak_device_memory(),
+            "backend": adapter.describe(), "threads": threads.describe(),
+            "flush_to_zero": ftz.enabled(), "denormals_flushed": ftz.flushes(), "pid": os.getpid(),
+        }
+
+
+def serve(backend: str, device: str, precision: str, n_threads: int, flush_to_zero: bool) -> int:
+    """The worker process: answer ``measure`` requests until ``quit`` or end of input."""
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # frameworks' prints go to the log, not the channel
+    n = threads.apply(n_threads)  # before the framework is imported
+    measurer = Measurer(backend, device, precision, n, flush_to_zero=flush_to_zero)
+
+    def reply(obj: dict[str, Any]) -> None:
+        channel.write(REPLY + json.dumps(obj, default=str) + "\n")
+        channel.flush()
+
+    reply({"ok": True, "ready": True, "pid": os.getpid()})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        if request.get("op") == "quit":
+            break
+        reply(handle(measurer, request))
+    return 0
+
+
+def handle(measurer: Measurer, request: dict[str, Any]) -> dict[str, Any]:
+    """The reply to one ``measure`` request: its result, or the error of a point this backend cannot run
+    (recorded as failed by the driver, which goes on)."""
+    try:
+        result = measurer.measure(bench_plan.Point.from_dict(request["point"]), request["repeat"],
+                                  request["steps"], request["warmup"])
+        return {"ok": True, "result": result}
+    except Exception as exc:
+        measurer.adapter, measurer.point_id = None, None
+        if os.environ.get("RNNBENCH_DEBUG"):
+            traceback.print_exc()
+        message = str(exc).splitlines()[0][:300] if str(exc) else ""
+        return {"ok": False, "error": f"{type(exc).__name__}: {message}"}
+
+
+class InProcessWorker:
+    """A worker in the driver's own process (the tests' scripted backend): same requests, same replies."""
+
+    def __init__(self, measurer: Measurer) -> None:
+        self.measurer, self.pid = measurer, None
+
+    def measure(self, request: dict[str, Any]) -> dict[str, Any]:
+        return json.loads(json.dumps(handle(self.measurer, request), default=str))
+
+    def close(self) -> None:
+        self.measurer.adapter = None
