@@ -1,6 +1,8 @@
 """Regression tracking for speed: ``baseline save`` and ``compare``.
 
-A baseline holds, for one machine fingerprint, the throughput of the latest runs: per (task, scale,
+A baseline holds, for one machine fingerprint, the throughput of the latest bench records
+(``harness bench``: the figures to track, keyed ``bench:<point>/<backend>/<device>/<precision>/t<threads>``)
+and of the latest runs: per (task, scale,
 backend, device kind, precision) the median, min, max and count across repeats (the latest ``ok`` record
 of each seed) of training and inference samples/s, and their relative noise.
 
@@ -33,6 +35,8 @@ SCHEMA = "rnnbench.baseline/1"
 # figure -> the record's within-run spread of it (the noise of a single run)
 FIGURES = {"train_samples_per_s": "train_samples_per_s_epochs",
            "eval_samples_per_s": "eval_samples_per_s_runs"}
+# bench figures under the same names, so a baseline and compare treat both alike
+BENCH_FIGURES = {"train_samples_per_s": "train", "eval_samples_per_s": "inference"}
 DEFAULT_DIR = Path("results/baselines")
 NOISY = 0.3  # a tolerance above this cannot catch the slowdowns that matter: say so
 
@@ -59,10 +63,34 @@ def _noise(values: list[float], within: dict[str, Any] | None) -> float:
     return 0.0
 
 
+def _bench_figures(recs: list[dict[str, Any]], machine: str) -> dict[str, Any]:
+    """Figures of bench records (the protocol's interleaved repeats): the latest bench of each point,
+    backend, device, precision and thread count; noise is the spread of its repeats."""
+    out: dict[str, Any] = {}
+    for r in recs:  # oldest first: a later bench of the same key replaces an earlier one
+        if dig(r, "environment", "machine") != machine:
+            continue
+        precision = dig(r, "environment", "backend", "precision", default="fp32")
+        key = (f"bench:{r['point']['id']}/{r['backend']}/{device_kind(r)}/{precision}/"
+               f"t{dig(r, 'protocol', 'threads')}")
+        entry: dict[str, Any] = {"runs": [r["run_id"]], "seeds": [], "busy": bool(r.get("busy"))}
+        for name, part in BENCH_FIGURES.items():
+            s = dig(r, part, "samples_per_s")
+            if s and s.get("median"):
+                entry[name] = {"median": s["median"], "min": s["min"], "max": s["max"], "n": s["n"],
+                               "noise": s.get("spread") or 0.0}
+        out[key] = entry
+    return out
+
+
 def figures(runs: str, machine: str | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """The machine, its description and the throughput figures of its latest runs under ``runs``."""
+    """The machine, its description and the throughput figures of its latest runs under ``runs``: run
+    records, and bench records (``harness bench``), whose figures are the ones to track."""
+    from harness import bench
+
     recs = [r for r in records.load_all(Path(runs)) if r["status"] == "ok"]
-    machine = machine or _latest_machine(recs, runs)
+    benched = [r for r in bench.load_all(Path(runs)) if r.get("status") == "ok"]
+    machine = machine or _latest_machine(sorted(recs + benched, key=lambda r: r.get("started", "")), runs)
     latest: dict[tuple[str, int], dict[str, Any]] = {}
     for r in recs:
         if dig(r, "environment", "machine") == machine:
@@ -80,7 +108,8 @@ def figures(runs: str, machine: str | None = None) -> tuple[str, dict[str, Any],
                 entry[name] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
                                "n": len(vals), "noise": _noise(vals, single)}
         out[key] = entry
-    sample = next((r for r in reversed(recs) if dig(r, "environment", "machine") == machine), {})
+    out.update(_bench_figures(benched, machine))
+    sample = next((r for r in reversed(recs + benched) if dig(r, "environment", "machine") == machine), {})
     env = sample.get("environment") or {}
     described = {"cpu": env.get("cpu"), "cpu_count": env.get("cpu_count"),
                  "device_name": dig(env, "backend", "device_name"), "hostname": env.get("hostname")}
@@ -132,8 +161,12 @@ def compare(file: str, runs: str, threshold: float) -> tuple[str, int]:
     """A table of every figure against the baseline, and the exit status (1 when any is slower)."""
     if not 0 <= threshold < 1:
         raise UserError(f"--threshold {threshold}: give a fraction between 0 and 1 (0.10 is 10%)")
+    from harness import bench
+
     base = load(file)
-    recs = [r for r in records.load_all(Path(runs)) if r["status"] == "ok"]
+    recs = sorted([r for r in records.load_all(Path(runs)) if r["status"] == "ok"]
+                  + [r for r in bench.load_all(Path(runs)) if r.get("status") == "ok"],
+                  key=lambda r: r.get("started", ""))
     machine = _latest_machine(recs, runs)
     if machine != base["machine"]:
         latest_cpu = next(dig(r, "environment", "cpu") for r in reversed(recs)

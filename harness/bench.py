@@ -157,12 +157,14 @@ def _add_repeat(record: dict[str, Any], result: dict[str, Any], load: dict[str, 
     for key in ("build_s", "first_step_s", "first_predict_s"):
         if key in result:
             record[key] = result[key]
+    train, infer, seq = result["train_steps_per_s"], result["infer_steps_per_s"], result["seq_len"]
     record["repeats"].append({
         "repeat": result["repeat"], "train_s": result["train_s"], "infer_s": result["infer_s"],
-        "train_samples_per_s": result["train_samples"] / result["train_s"],
-        "train_tokens_per_s": result["train_tokens"] / result["train_s"],
-        "infer_samples_per_s": result["infer_samples"] / result["infer_s"],
-        "infer_tokens_per_s": result["infer_tokens"] / result["infer_s"],
+        "train_chunks_s": result["train_chunks_s"], "infer_chunks_s": result["infer_chunks_s"],
+        "train_samples_per_s": train * result["train_batch"],
+        "train_tokens_per_s": train * result["train_batch"] * seq,
+        "infer_samples_per_s": infer * result["infer_batch"],
+        "infer_tokens_per_s": infer * result["infer_batch"] * seq,
         "last_loss": result.get("last_loss"), "load": load, "pid": result.get("pid"),
     })
     record["memory"] = {"peak_host_bytes": result.get("peak_host_bytes"),

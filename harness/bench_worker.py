@@ -4,9 +4,11 @@ all of its points.
 ``Measurer.measure(point, repeat)`` builds the point's model the first time it sees the point (the very
 first training step and the first inference batch, with any compilation, are timed on their own), then
 per repeat runs ``warmup`` untimed training steps and ``steps`` timed ones, and the same for inference.
-Every clock read follows ``adapter.synchronize()`` (``harness.timing.Stopwatch``), so asynchronous
-frameworks are timed on finished work; training losses are fetched inside the timed span, as the
-training loop fetches them.
+The timed steps run in ``CHUNKS`` consecutive spans, each synchronised at both ends; a repeat's figure
+is the median of its spans' rates, so a hiccup of the machine (an interrupt, a neighbour's burst) costs
+one span, not the repeat. Every clock read follows ``adapter.synchronize()``
+(``harness.timing.Stopwatch``), so asynchronous frameworks are timed on finished work; training losses
+are fetched inside each timed span, as the training loop fetches them.
 
 ``serve`` is the process' main loop: one JSON request a line on stdin, one JSON reply a line on the
 original stdout (prefixed by ``REPLY``); the framework's own prints go to stderr, so they cannot break
@@ -33,7 +35,21 @@ from harness.timing import Stopwatch
 REPLY = "@@rnnbench-bench "
 POOL = 4  # distinct synthetic batches cycled through while timing
 
-AdapterFactory = Callable[[str], Adapter]
+CHUNKS = 5  # timed spans per repeat: a repeat's figure is their median, so a passing hiccup is one chunk
+
+
+def chunks(steps: int) -> list[range]:
+    """``steps`` split into at most ``CHUNKS`` consecutive spans of near-equal length."""
+    n = max(1, min(CHUNKS, steps))
+    bounds = [round(i * steps / n) for i in range(n + 1)]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+def chunk_rate(timed: list[tuple[int, float]]) -> float:
+    """Steps per second of a repeat: the median over its timed chunks (each synchronised at both ends)."""
+    rates = sorted(n / s for n, s in timed if s > 0)
+    mid = len(rates) // 2
+    return rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
 
 
 def _create(backend: str, device: str, precision: str) -> Adapter:
@@ -89,21 +105,28 @@ class Measurer:
         pool = self.train_batches
         for i in range(warmup):
             adapter.losses([adapter.train_step(*pool[i % POOL])])
-        with Stopwatch(adapter, self.clock) as train:
-            losses = adapter.losses([adapter.train_step(*pool[i % POOL]) for i in range(steps)])
+        train_chunks, losses = [], []
+        for part in chunks(steps):
+            with Stopwatch(adapter, self.clock) as sw:
+                losses = adapter.losses([adapter.train_step(*pool[i % POOL]) for i in part])
+            train_chunks.append((len(part), sw.seconds))
         if stateful:
             adapter.reset_state()
         for i in range(warmup):
             adapter.predict(self.infer_batches[i % POOL])
-        with Stopwatch(adapter, self.clock) as infer:
-            for i in range(steps):
-                adapter.predict(self.infer_batches[i % POOL])
-        train_samples, infer_samples = steps * shape.train_batch, steps * shape.infer_batch
+        infer_chunks = []
+        for part in chunks(steps):
+            with Stopwatch(adapter, self.clock) as sw:
+                for i in part:
+                    adapter.predict(self.infer_batches[i % POOL])
+            infer_chunks.append((len(part), sw.seconds))
         return {
             "point": point.id, "repeat": repeat, **first,
-            "train_s": train.seconds, "train_samples": train_samples,
-            "train_tokens": train_samples * shape.seq_len, "infer_s": infer.seconds,
-            "infer_samples": infer_samples, "infer_tokens": infer_samples * shape.seq_len,
+            "train_s": sum(s for _, s in train_chunks), "train_steps_per_s": chunk_rate(train_chunks),
+            "train_chunks_s": [s for _, s in train_chunks], "train_batch": shape.train_batch,
+            "infer_s": sum(s for _, s in infer_chunks), "infer_steps_per_s": chunk_rate(infer_chunks),
+            "infer_chunks_s": [s for _, s in infer_chunks], "infer_batch": shape.infer_batch,
+            "seq_len": shape.seq_len, "steps": steps,
             "last_loss": float(losses[-1]) if len(losses) else None,
             "peak_host_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "peak_device_bytes": adapter.peak_device_memory(),

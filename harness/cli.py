@@ -42,6 +42,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="initial weights: drawn once in NumPy and loaded into the backend")
     p.add_argument("--cell", choices=("rnn", "gru", "lstm", "spiking-lstm"),
                    help="run the scale's model with another cell kind (the record says which)")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads of the framework (default: the cores this process may use)")
     p.add_argument("--sampling", choices=("random", "consecutive"),
                    help="language models: independent shuffled windows, or consecutive windows with the "
                         "hidden state carried (default: the task's recipe)")
@@ -85,11 +87,22 @@ def build_parser() -> Parser:
     parity.add_argument("--backends", required=True, help="comma-separated, e.g. torch,keras,jax,mxnet")
     parity.add_argument("--scale", default="smoke", help="the task's model at this scale (default: smoke)")
     parity.add_argument("--cells", help="comma-separated cell kinds to check (default: the task's own)")
-    parity.add_argument("--steps", type=int, default=5, help="plain-SGD training steps to compare")
+    parity.add_argument("--steps", type=int, default=20, help="training steps to compare")
+    parity.add_argument("--optimizer", choices=("sgd", "adam", "rmsprop"), default="sgd",
+                        help="the optimizer of the steps (Adam and RMSprop with eps 1e-3, so that their "
+                             "epsilon forms differ beyond tolerance)")
+    parity.add_argument("--adam-eps", choices=("corrected", "uncorrected"),
+                        help="Adam's epsilon form (default: the task's recipe)")
+    parity.add_argument("--rms-eps", choices=("inside", "outside"),
+                        help="RMSprop's epsilon, inside or outside the root (default: the task's recipe)")
+    parity.add_argument("--centered", action="store_true", help="centered RMSprop")
+    parity.add_argument("--momentum", type=float, help="SGD/RMSprop momentum")
+    parity.add_argument("--clip-norm", type=float, help="global gradient-norm clipping")
+    parity.add_argument("--weight-decay", type=float, help="L2 added to the gradient")
     parity.add_argument("--seed", type=int, default=0)
 
     worker = sub.add_parser("parity-worker", help=argparse.SUPPRESS)
-    for name in ("--task", "--scale", "--cell", "--backend", "--weights", "--batch", "--result"):
+    for name in ("--task", "--scale", "--cell", "--backend", "--weights", "--batch", "--result", "--optim"):
         worker.add_argument(name, required=True)
     worker.add_argument("--steps", type=int, required=True)
 
@@ -181,7 +194,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         task=args.task, backend=args.backend, scale=args.scale, seed=args.seed, epochs=args.epochs,
         device=args.device, precision=args.precision, data_dir=args.data_dir, cache_dir=args.cache_dir,
         out=args.out, flush_to_zero=args.flush_to_zero, init=args.init, progress=args.progress,
-        sampling=args.sampling, cell=args.cell,
+        sampling=args.sampling, cell=args.cell, threads=args.threads,
     )
     record, path = runner.run(opts)
     print(summary.run_summary(record, str(path)))
@@ -243,8 +256,12 @@ def _parity(args: argparse.Namespace, argv: list[str]) -> int:
     from harness import parity
 
     cells = args.cells.split(",") if args.cells else None
+    optim = {"optimizer": args.optimizer, "adam_eps": args.adam_eps, "rms_eps": args.rms_eps,
+             "centered": args.centered or None, "momentum": args.momentum, "clip_norm": args.clip_norm,
+             "weight_decay": args.weight_decay}
+    optim = {k: v for k, v in optim.items() if v is not None}
     try:
-        table, ok = parity.run(args.task, names, args.scale, cells, args.steps, args.seed)
+        table, ok = parity.run(args.task, names, args.scale, cells, args.steps, args.seed, optim=optim)
     except (KeyError, ValueError) as exc:
         raise UserError(str(exc.args[0])) from None
     print(table)

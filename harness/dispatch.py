@@ -51,22 +51,41 @@ def _build(tox: list[str], env: str, quiet: bool = False) -> None:
                         "above); check access to the package index, or install the backend into this Python")
 
 
-def run_in_tox(env: str, argv: list[str], lacking: list[str]) -> int:
-    """Re-run ``python -m harness argv`` in tox environment ``env``; its exit status.
+def tox_python(env: str, quiet: bool = False) -> str:
+    """The interpreter of tox environment ``env``, which tox builds (or checks) first."""
+    tox = [*_tox(), "-c", str(ROOT / "tox.ini")]
+    _build(tox, env, quiet)
+    found = subprocess.run([*tox, "exec", "-e", env, "-qq", "--", "python", "-c",
+                            "import sys; print(sys.executable)"], cwd=ROOT, capture_output=True, text=True)
+    path = found.stdout.strip().splitlines()[-1] if found.stdout and found.stdout.strip() else ""
+    if found.returncode != 0 or not path or not Path(path).exists():
+        raise UserError(f"cannot find the Python of tox environment '{env}' (tox exited "
+                        f"{found.returncode}); rebuild it: `tox run -e {env} --recreate --notest`")
+    return path
 
+
+def run_in_tox(env: str, argv: list[str], lacking: list[str]) -> int:
+    """Re-run ``python -m harness argv`` with the Python of tox environment ``env``; its exit status.
+
+    The environment's interpreter runs the command itself (not ``tox exec``), so the harness' own last
+    line (an error, a summary) stays the last one on the screen, with no tox trailer after it. A Ctrl-C
+    reaches the re-run command too, which keeps its finished records and exits; this process waits for it.
     ``RNNBENCH_IN_TOX`` names the environment a re-run is in: only a second hop into the same one is
     refused (its build is broken), so a command re-run in one environment (``report``) can still start
     workers in others (``parity``'s backends)."""
     if os.environ.get(IN_TOX) == env:
         raise UserError(f"{', '.join(lacking)} cannot be imported even inside tox environment '{env}'; "
                         f"rebuild it with `tox run -e {env} --recreate --notest`")
-    tox = [*_tox(), "-c", str(ROOT / "tox.ini")]
     print(f"rnnbench: {', '.join(lacking)} not importable in {sys.executable}; running in tox environment "
           f"'{env}' (built on first use, which can take minutes)", file=sys.stderr, flush=True)
-    _build(tox, env)
+    python = tox_python(env)
     child_env = {**os.environ, IN_TOX: env, "RNNBENCH_CWD": os.getcwd()}
-    cmd = [*tox, "exec", "-e", env, "-qq", "--", "python", "-m", "harness", *argv]
-    return subprocess.call(cmd, cwd=ROOT, env=child_env)
+    proc = subprocess.Popen([python, "-m", "harness", *argv], cwd=ROOT, env=child_env)
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # the child has the same Ctrl-C: it says so and exits by itself
+            continue
 
 
 def env_python(info: Any) -> str:
@@ -74,12 +93,4 @@ def env_python(info: Any) -> str:
     dependencies, else the Python of the backend's tox environment (built on first use)."""
     if not missing(CORE_MODULES) and not missing(info.requires):
         return sys.executable
-    tox = [*_tox(), "-c", str(ROOT / "tox.ini")]
-    _build(tox, info.tox_env, quiet=True)
-    found = subprocess.run([*tox, "exec", "-e", info.tox_env, "-qq", "--", "python", "-c",
-                            "import sys; print(sys.executable)"], cwd=ROOT, capture_output=True, text=True)
-    path = found.stdout.strip().splitlines()[-1] if found.stdout.strip() else ""
-    if found.returncode != 0 or not Path(path).exists():
-        raise UserError(f"cannot find the Python of tox environment '{info.tox_env}' (tox exited "
-                        f"{found.returncode}); rebuild it: `tox run -e {info.tox_env} --recreate --notest`")
-    return path
+    return tox_python(info.tox_env, quiet=True)

@@ -38,7 +38,7 @@ METRIC_ABBREVIATIONS = {"accuracy": "acc", "perplexity": "ppl"}
 RUN_OPTIONS = {
     "scale": "--scale", "epochs": "--epochs", "device": "--device", "precision": "--precision",
     "data_dir": "--data-dir", "cache_dir": "--cache-dir", "init": "--init", "sampling": "--sampling",
-    "cell": "--cell",
+    "cell": "--cell", "threads": "--threads",
 }
 
 Launcher = Callable[[list[str], Path], int]

@@ -11,6 +11,7 @@ Tolerances: forward outputs agree to ``FORWARD_TOL`` (absolute, float32); traini
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -34,15 +35,44 @@ TRAIN_TOL = 1e-4
 SEQ_LEN = 12
 
 
-def parity_spec(task: str, scale: str, cell: str | None) -> tuple[ModelSpec, Recipe]:
-    """The task's model at ``scale`` with every dropout off (and ``cell`` swapped in), trained by SGD."""
+# Optimizer settings of a parity check: a learning rate that moves the loss in a few steps, and for Adam
+# and RMSprop an epsilon large enough that its two forms (adam_eps, rms_eps) differ far beyond tolerance.
+OPTIMIZER_DEFAULTS = {"sgd": {"lr": 0.1}, "adam": {"lr": 1e-2, "eps": 1e-3},
+                      "rmsprop": {"lr": 1e-3, "eps": 1e-3}}
+
+
+def parity_spec(task: str, scale: str, cell: str | None, optim: dict[str, Any] | None = None
+                ) -> tuple[ModelSpec, Recipe]:
+    """The task's model at ``scale`` with every dropout off (and ``cell`` swapped in), trained by
+    ``optim`` (``optimizer``: sgd, adam or rmsprop, default sgd; ``clip_norm``, ``weight_decay``,
+    ``adam_eps``, ``rms_eps``, ``centered``, ``momentum`` as the recipe fields; the task's own forms by
+    default)."""
     s = tasks.get(task).scale(scale)
     spec = replace(s.model, embed_dropout=0.0, input_dropout=0.0, recurrent_dropout=0.0, layer_dropout=0.0,
                    head=tuple(layer for layer in s.model.head if isinstance(layer, Dense)),
                    cell=cell or s.model.cell)
-    recipe = replace(s.recipe, optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=0.0, clip_norm=None,
-                     sampling="random")
+    optim = dict(optim or {})
+    name = optim.pop("optimizer", "sgd")
+    settings = {"momentum": 0.0, "weight_decay": 0.0, "clip_norm": None, **OPTIMIZER_DEFAULTS[name], **optim}
+    recipe = replace(s.recipe, optimizer=name, sampling="random", **settings)
     return spec, recipe
+
+
+def describe_optim(recipe: Recipe) -> str:
+    """The optimizer of a parity check in words, for its table's title."""
+    parts = [f"{recipe.optimizer} lr {recipe.lr:g}"]
+    if recipe.optimizer == "adam":
+        parts.append(f"eps {recipe.eps:g} {recipe.adam_eps}")
+    if recipe.optimizer == "rmsprop":
+        parts.append(f"eps {recipe.eps:g} {recipe.rms_eps} the root"
+                     + (", centered" if recipe.centered else ""))
+    if recipe.momentum:
+        parts.append(f"momentum {recipe.momentum:g}")
+    if recipe.weight_decay:
+        parts.append(f"weight decay {recipe.weight_decay:g}")
+    if recipe.clip_norm:
+        parts.append(f"clip norm {recipe.clip_norm:g}")
+    return ", ".join(parts)
 
 
 def fixed_batch(spec: ModelSpec, batch_size: int, seed: int, seq_len: int = SEQ_LEN
@@ -72,7 +102,7 @@ def worker(backend: str, spec: ModelSpec, recipe: Recipe, weights: dict[str, np.
 
 def run_worker(args: Any) -> int:
     """``parity-worker``: load the shared files, compute, save (runs in the backend's environment)."""
-    spec, recipe = parity_spec(args.task, args.scale, args.cell)
+    spec, recipe = parity_spec(args.task, args.scale, args.cell, json.loads(args.optim))
     weights = canonical.load(args.weights)
     with np.load(args.batch) as b:
         x, y = b["x"], b["y"]
@@ -80,23 +110,24 @@ def run_worker(args: Any) -> int:
     return 0
 
 
-def collect_here(backend: str, task: str, scale: str, cell: str, steps: int, folder: Path
-                 ) -> dict[str, np.ndarray]:
+def collect_here(backend: str, task: str, scale: str, cell: str, steps: int, folder: Path,
+                 optim: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """A backend's results computed in this process (its framework must be importable here)."""
-    spec, recipe = parity_spec(task, scale, cell)
+    spec, recipe = parity_spec(task, scale, cell, optim)
     with np.load(folder / "batch.npz") as b:
         x, y = b["x"], b["y"]
     return worker(backend, spec, recipe, canonical.load(str(folder / "weights.npz")), x, y, steps)
 
 
-def collect_isolated(backend: str, task: str, scale: str, cell: str, steps: int, folder: Path
-                     ) -> dict[str, np.ndarray]:
+def collect_isolated(backend: str, task: str, scale: str, cell: str, steps: int, folder: Path,
+                     optim: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """A backend's results from its own process (its tox environment when needed): frameworks, and Keras
     variants, never share a process."""
     info = backends.get(backend)
     result = folder / f"{backend}.npz"
     argv = ["parity-worker", "--task", task, "--scale", scale, "--cell", cell, "--backend", backend,
-            "--steps", str(steps), "--weights", str(folder / "weights.npz"),
+            "--steps", str(steps), "--optim", json.dumps(optim or {}),
+            "--weights", str(folder / "weights.npz"),
             "--batch", str(folder / "batch.npz"), "--result", str(result)]
     lacking = dispatch.missing(info.requires)
     if lacking:
@@ -131,24 +162,26 @@ def compare(results: dict[str, dict[str, np.ndarray]], expected_forward: np.ndar
 
 
 def run(task: str, backend_names: list[str], scale: str = "smoke", cells: list[str] | None = None,
-        steps: int = 5, seed: int = 0, collect=collect_isolated) -> tuple[str, bool]:
+        steps: int = 20, seed: int = 0, collect=collect_isolated, optim: dict[str, Any] | None = None
+        ) -> tuple[str, bool]:
     """The parity table for every cell kind, and whether every comparison is within tolerance."""
     out, all_ok = [], True
     for cell in cells or [tasks.get(task).scale(scale).model.cell]:
-        spec, recipe = parity_spec(task, scale, cell)
+        spec, recipe = parity_spec(task, scale, cell, optim)
         weights = canonical.init(spec, seed)
         x, y = fixed_batch(spec, min(recipe.batch_size, 16), seed)
         with tempfile.TemporaryDirectory(prefix="rnnbench-parity-") as tmp:
             folder = Path(tmp)
             canonical.save(str(folder / "weights.npz"), weights)
             np.savez(folder / "batch.npz", x=x, y=y)
-            results = {b: collect(b, task, scale, cell, steps, folder) for b in backend_names}
+            results = {b: collect(b, task, scale, cell, steps, folder, optim) for b in backend_names}
         expected = reference.forward(spec, weights, x)
         rows, ok = compare(results, expected, metrics.LOSSES[spec.loss](expected, y))
         all_ok &= ok
         table = tabulate([(a, b, f"{f:.2e}", f"{loss:.2e}", s) for a, b, f, loss, s in rows],
                          headers=("", "vs", "forward max|diff|", "loss max|diff|", ""),
                          tablefmt="simple_outline")
-        out.append(f"{task}/{scale} cell={cell}: {steps} SGD steps, batch {x.shape}, forward tol "
+        out.append(f"{task}/{scale} cell={cell}: {steps} steps of {describe_optim(recipe)}, batch {x.shape}, "
+                   f"forward tol "
                    f"{FORWARD_TOL:g}, loss tol {TRAIN_TOL:g}\n{table}")
     return "\n\n".join(out), all_ok

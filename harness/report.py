@@ -279,8 +279,8 @@ class Report:
         parts.append(_NOTES)
         return "\n\n".join(parts)
 
-    def html(self) -> str:
-        body = []
+    def html(self, speed: str = "") -> str:
+        body = [f"<h2>Speed (bench)</h2>\n{speed}"] if speed else []
         for comp, frame, images in zip(self.comparisons, self.frames, self.images, strict=True):
             body.append(f"<h2>{html.escape(comp.title)}</h2>")
             body.append(frame.to_html(index=False, escape=True, border=0, classes="runs"))
@@ -333,16 +333,27 @@ def update_readme(readme: Path, body: str) -> None:
     readme.write_text(new)
 
 
-def main(runs: str, out: str, readme: str | None) -> str:
-    """Write the report files; the Markdown (for the terminal) and where the files went."""
+def main(runs: str, out: str, readme: str | None, bench: str | None = None) -> str:
+    """Write the report files; the Markdown (for the terminal) and where the files went. The Speed
+    section (``harness.bench_report``) comes from the bench records under ``bench``."""
+    from harness import bench_report
+
     out_dir = Path(out)
     rep = build(Path(runs), out_dir)
-    md = rep.markdown("")
-    (out_dir / "report.md").write_text(md + "\n")
-    (out_dir / "report.html").write_text(rep.html())
+    speed = bench_report.build(Path(bench), out_dir) if bench else None
+
+    def markdown(image_dir: str | None) -> str:
+        runs_md = rep.markdown(image_dir)
+        if speed is None:
+            return runs_md
+        return f"## Speed (bench)\n\n{speed.markdown(image_dir)}\n\n## Training runs\n\n{runs_md}"
+
+    (out_dir / "report.md").write_text(markdown("") + "\n")
+    (out_dir / "report.html").write_text(rep.html(speed.html() if speed else ""))
     if readme:
         rel = os.path.relpath(out_dir.resolve(), Path(readme).resolve().parent)
-        update_readme(Path(readme), rep.markdown(rel))
-    pngs = sum(len(i) for i in rep.images)
-    return (f"{rep.markdown(None)}\n\nreport: {len(rep.comparisons)} tables, {pngs} PNG plots, "
-            f"{out_dir / 'report.md'}, {out_dir / 'report.html'}")
+        update_readme(Path(readme), markdown(rel))
+    pngs = sum(len(i) for i in rep.images) + (sum(len(i) for i in speed.images) if speed else 0)
+    speed_tables = sum(2 - (t is None) - (i is None) for t, i in speed.tables) if speed else 0
+    return (f"{markdown(None)}\n\nreport: {len(rep.comparisons)} run tables, {speed_tables} speed tables, "
+            f"{pngs} PNG plots, {out_dir / 'report.md'}, {out_dir / 'report.html'}")

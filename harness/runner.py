@@ -22,7 +22,7 @@ import backends
 import tasks
 from backends import canonical
 from backends.base import Adapter, BackendError
-from harness import environment, ftz, metrics, records
+from harness import environment, ftz, metrics, records, threads
 from harness.errors import Diverged, UserError
 from harness.timing import Stopwatch, spread
 from tasks.base import Scale, Split, Task
@@ -47,6 +47,7 @@ class RunOptions:
     progress: bool = True
     sampling: str | None = None
     cell: str | None = None
+    threads: int | None = None  # None: the cores this process may use (harness.threads)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -271,6 +272,7 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
     if opts.init != "canonical":
         raise UserError(f"--init {opts.init!r}: only 'canonical' (weights drawn once in NumPy) is supported")
 
+    n_threads = threads.apply(opts.threads)  # before any framework import: OpenMP reads it once
     ftz.set_flush_to_zero(opts.flush_to_zero)  # before any framework import, so its threads inherit it
     t = time.perf_counter()
     try:
@@ -283,6 +285,7 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
                         f"is laid out for it; {task.name} has independent examples: drop the option")
     try:
         adapter = backends.create(info, opts.device, opts.precision)
+        adapter.set_threads(n_threads)
         t = time.perf_counter()
         adapter.build(scale.model, scale.recipe, opts.seed)
         adapter.set_weights(canonical.init(scale.model, opts.seed))
@@ -304,7 +307,7 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
             "model": scale.model.to_dict(), "recipe": scale.recipe.to_dict(), "data": dataset.info,
             "options": {"device": opts.device, "precision": opts.precision, "init": opts.init,
                         "epochs": scale.recipe.epochs, "flush_to_zero": opts.flush_to_zero,
-                        "cell": opts.cell, "sampling": opts.sampling},
+                        "cell": opts.cell, "sampling": opts.sampling, "threads": n_threads},
             "splits": {"train": len(dataset.train), "val": len(dataset.val), "test": len(dataset.test),
                        "held_out": task.held_out},
             "param_count": canonical.param_count(scale.model),
@@ -312,7 +315,7 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
         },
         "metrics": {}, "throughput": {}, "timings": {"data_s": data_s, "build_s": build_s}, "curves": [],
         "memory": {},
-        "environment": environment.collect(described, ftz.enabled()),
+        "environment": {**environment.collect(described, ftz.enabled()), "threads": threads.describe()},
     }
     trainer = Trainer(task, scale, adapter, opts.seed, opts.progress)
     try:

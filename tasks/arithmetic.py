@@ -66,7 +66,9 @@ def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = No
 
 MODEL = ModelSpec(cell="lstm", vocab_size=len(SYMBOLS), input="onehot", hidden_size=32,
                   head=(Dense(len(SYMBOLS)),), output="sequence", decoder_steps=OUT_LEN, init="keras")
-RECIPE = Recipe(optimizer="adam", lr=1e-3, eps=1e-8, batch_size=32, eval_batch_size=200, epochs=100)
+# The seed is an MXNet program: its Adam adds epsilon (1e-8, MXNet's default) to the uncorrected sqrt(v)
+RECIPE = Recipe(optimizer="adam", lr=1e-3, eps=1e-8, adam_eps="uncorrected", batch_size=32,
+                eval_batch_size=200, epochs=100)
 
 TASK = Task(
     name="arithmetic",

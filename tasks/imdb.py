@@ -158,7 +158,9 @@ _SEED_MODEL = ModelSpec(
     loss="binary_crossentropy",
     init="keras",
 )
-_SEED_RECIPE = Recipe(optimizer="adam", lr=1e-3, eps=1e-7, batch_size=64, eval_batch_size=500, epochs=10)
+# Keras' Adam, as the seed's: epsilon 1e-7 added to the uncorrected sqrt(v)
+_SEED_RECIPE = Recipe(optimizer="adam", lr=1e-3, eps=1e-7, adam_eps="uncorrected", batch_size=64,
+                      eval_batch_size=500, epochs=10)
 _SEED_DATA = {"num_words": 1000, "maxlen": 200}
 
 TASK = Task(

@@ -48,8 +48,9 @@ def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = No
 VOCAB = 69
 MODEL = ModelSpec(cell="lstm", vocab_size=VOCAB, input="onehot", hidden_size=512, num_layers=2,
                   head=(Dense(VOCAB),), init="keras")
-RECIPE = Recipe(optimizer="rmsprop", lr=1e-3, rho=0.9, eps=1e-10, batch_size=1, eval_batch_size=86,
-                epochs=581)
+# TensorFlow's RMSProp, as the seed's: g / sqrt(v + eps)
+RECIPE = Recipe(optimizer="rmsprop", lr=1e-3, rho=0.9, eps=1e-10, rms_eps="inside", batch_size=1,
+                eval_batch_size=86, epochs=581)
 
 TASK = Task(
     name="meditations",

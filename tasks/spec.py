@@ -15,6 +15,9 @@ CELL_KINDS: tuple[str, ...] = ("rnn", "gru", "lstm", "spiking-lstm")
 # every class of every example (the spiking-LSTM names seed's loss, PyTorch's F.mse_loss default).
 LOSSES: tuple[str, ...] = ("binary_crossentropy", "categorical_crossentropy", "softmax_mse")
 SAMPLING: tuple[str, ...] = ("random", "consecutive")
+OPTIMIZERS: tuple[str, ...] = ("adam", "rmsprop", "sgd")
+ADAM_EPS: tuple[str, ...] = ("corrected", "uncorrected")
+RMS_EPS: tuple[str, ...] = ("inside", "outside")
 SPIKE_ALPHA = 2.0  # spikingjelly's surrogate.Erf default: dH/dz ~= alpha/sqrt(pi) * exp(-(alpha z)^2)
 
 
@@ -137,10 +140,21 @@ class Recipe:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-7  # Keras' Adam/RMSprop default (PyTorch's Adam default is 1e-8)
-    rho: float = 0.9  # RMSprop decay
+    # Where Adam adds eps: "corrected" divides the bias-corrected moments, m_hat / (sqrt(v_hat) + eps)
+    # (PyTorch, optax); "uncorrected" adds it to the raw second moment and folds the bias correction into
+    # the step, lr * sqrt(1-beta2^t)/(1-beta1^t) * m / (sqrt(v) + eps) (Keras, MXNet; Kingma and Ba's
+    # "epsilon hat"). The same as "corrected" with eps / sqrt(1 - beta2^t) at step t.
+    adam_eps: Literal["corrected", "uncorrected"] = "corrected"
+    rho: float = 0.9  # RMSprop decay of the mean square
+    # RMSprop: g / sqrt(v + eps) ("inside": Keras, TensorFlow, MXNet, optax's default) or
+    # g / (sqrt(v) + eps) ("outside": PyTorch); centered subtracts the squared mean gradient from v.
+    rms_eps: Literal["inside", "outside"] = "outside"
+    centered: bool = False
+    # SGD and RMSprop momentum, PyTorch's form: buf = momentum * buf + update; step = lr * buf (Keras'
+    # RMSprop puts lr inside the buffer, the same only while lr is constant).
     momentum: float = 0.0
-    weight_decay: float = 0.0  # L2 added to the gradient (PyTorch Adam's weight_decay semantics)
-    clip_norm: float | None = None
+    weight_decay: float = 0.0  # L2 added to the gradient after clipping (PyTorch's weight_decay semantics)
+    clip_norm: float | None = None  # the global norm over all gradients (clip_grad_norm_), before decay
     batch_size: int = 32
     eval_batch_size: int = 256
     epochs: int = 1
@@ -155,6 +169,12 @@ class Recipe:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.adam_eps not in ADAM_EPS:
+            raise ValueError(f"unknown adam_eps {self.adam_eps!r}; expected one of {', '.join(ADAM_EPS)}")
+        if self.rms_eps not in RMS_EPS:
+            raise ValueError(f"unknown rms_eps {self.rms_eps!r}; expected one of {', '.join(RMS_EPS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         if self.sampling not in SAMPLING:
             raise ValueError(f"unknown sampling {self.sampling!r}; expected one of {', '.join(SAMPLING)}")
 

@@ -133,3 +133,40 @@ def make_record(task: str = "imdb", backend: str = "torch", seed: int = 0, *, tr
             target = target[p]
         target[last] = value
     return copy.deepcopy(record)
+
+
+def make_bench_record(point: str = "imdb-full", backend: str = "torch", *, train: float = 1000.0,
+                      infer: float = 4000.0, spread: float = 0.04, machine: str = "m1", busy: bool = False,
+                      overrides: dict | None = None, bench_id: str = "bench-20260101T000000",
+                      status: str = "ok", started: str = "2026-01-01T00:00:00+00:00") -> dict[str, Any]:
+    """A complete synthetic ``rnnbench.bench/1`` record of five repeats around ``train``/``infer``."""
+    from harness import bench
+
+    task, scale = point.split("+")[0].rsplit("-", 1)
+    overrides = overrides or {}
+    pid = f"{task}-{scale}" + "".join(f"+{k.split('.', 1)[1]}={v}" for k, v in overrides.items())
+
+    def figures(median: float) -> dict[str, Any]:
+        values = [median * (1 + spread * f) for f in (-0.5, -0.25, 0.0, 0.25, 0.5)]
+        return {"median": median, "min": min(values), "max": max(values), "n": 5, "values": values,
+                "spread": spread}
+
+    return {
+        "schema": bench.SCHEMA, "bench_id": bench_id, "run_id": f"{bench_id}/{pid}/{backend}",
+        "point": {"id": pid, "task": task, "scale": scale, "overrides": overrides, "seq_len": 200,
+                  "train_batch": overrides.get("recipe.batch_size", 64), "infer_batch": 500, "cell": "lstm",
+                  "hidden_size": overrides.get("model.hidden_size", 100), "num_layers": 1,
+                  "optimizer": "adam"},
+        "task": task, "scale": scale, "backend": backend, "status": status,
+        "error": None if status == "ok" else "RuntimeError: on purpose", "started": started,
+        "protocol": {"steps": 30, "warmup": 3, "repeats": 5, "threads": 2, "device": "cpu",
+                     "precision": "fp32", "synchronised": True,
+                     "interleaved": ["torch", "keras", "keras-jax", "keras-torch", "jax", "mxnet"]},
+        "repeats": [{"repeat": i, "load": {"busy": busy}} for i in range(5)],
+        "train": {"samples_per_s": figures(train), "tokens_per_s": figures(train * 200)},
+        "inference": {"samples_per_s": figures(infer), "tokens_per_s": figures(infer * 200)},
+        "first_step_s": 0.3, "busy": busy,
+        "environment": {"cpu": f"CPU of {machine}", "cpu_count": 2, "machine": machine,
+                        "backend": {"framework": backend, "device": "cpu", "device_name": "cpu",
+                                    "kernel_path": "fused", "precision": "fp32"}},
+    }

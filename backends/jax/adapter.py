@@ -207,6 +207,7 @@ class JaxAdapter(Adapter):
             "kernel_path": path,
             "kernel_detail": detail,
             "precision": self.precision,
+            "optimizer": train.implementation(self.recipe),
             "threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "xla_jit": not jax.config.jax_disable_jit,
             "scan_unroll": _UNROLL,

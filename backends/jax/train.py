@@ -1,9 +1,10 @@
 """Optimizer and loss for a recipe, the optax way, matching PyTorch's update rules.
 
 * adam: ``add_decayed_weights`` before ``scale_by_adam`` = PyTorch Adam's ``weight_decay`` (L2 added to the
-  gradient); both divide by ``sqrt(v_hat) + eps``.
-* rmsprop: ``scale_by_rms(eps_in_sqrt=False)`` divides by ``sqrt(v) + eps`` like PyTorch (optax's default
-  puts eps inside the root); momentum is traced before the learning rate, as PyTorch buffers it.
+  gradient); optax divides by ``sqrt(v_hat) + eps`` (the recipe's ``adam_eps="corrected"``). The
+  "uncorrected" form (Keras, MXNet) is :func:`scale_by_adam_uncorrected`, a small transformation of its own.
+* rmsprop: ``scale_by_rms`` (``scale_by_stddev`` when centered) with ``eps_in_sqrt`` as the recipe's
+  ``rms_eps`` says; momentum is traced before the learning rate, as PyTorch buffers it.
 * sgd: momentum traced before the learning rate (PyTorch, dampening 0).
 
 Global-norm clipping comes first (PyTorch clips the raw gradients before ``step`` adds weight decay).
@@ -20,6 +21,37 @@ import optax
 from tasks.spec import ModelSpec, Recipe
 
 
+def scale_by_adam_uncorrected(b1: float, b2: float, eps: float) -> optax.GradientTransformation:
+    """Adam with eps added to the uncorrected ``sqrt(v)`` and the bias correction folded into the step:
+    ``sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`` (Keras, MXNet)."""
+
+    def init(params):  # two distinct buffers: the jitted step donates each
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=jax.tree.map(jnp.zeros_like, params),
+                                      nu=jax.tree.map(jnp.zeros_like, params))
+
+    def update(updates, state, params=None):
+        mu = jax.tree.map(lambda g, m: b1 * m + (1 - b1) * g, updates, state.mu)
+        nu = jax.tree.map(lambda g, v: b2 * v + (1 - b2) * jnp.square(g), updates, state.nu)
+        count = state.count + 1
+        t = count.astype(jnp.float32)
+        step = jnp.sqrt(1 - b2**t) / (1 - b1**t)
+        out = jax.tree.map(lambda m, v: step * m / (jnp.sqrt(v) + eps), mu, nu)
+        return out, optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return optax.GradientTransformation(init, update)
+
+
+def implementation(recipe: Recipe) -> str:
+    """Which optimizer code runs the recipe (records keep it)."""
+    if recipe.optimizer == "adam":
+        return "optax.scale_by_adam" if recipe.adam_eps == "corrected" else \
+            "scale_by_adam_uncorrected (custom)"
+    if recipe.optimizer == "rmsprop":
+        kind = "optax.scale_by_stddev" if recipe.centered else "optax.scale_by_rms"
+        return f"{kind}(eps_in_sqrt={recipe.rms_eps == 'inside'})"
+    return "optax.sgd chain"
+
+
 def optimizer(recipe: Recipe) -> optax.GradientTransformation:
     if recipe.optimizer not in ("adam", "rmsprop", "sgd"):
         raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
@@ -30,11 +62,14 @@ def optimizer(recipe: Recipe) -> optax.GradientTransformation:
             parts.append(optax.clip_by_global_norm(recipe.clip_norm))
         if recipe.weight_decay:
             parts.append(optax.add_decayed_weights(recipe.weight_decay))
-        if recipe.optimizer == "adam":
+        if recipe.optimizer == "adam" and recipe.adam_eps == "corrected":
             parts.append(optax.scale_by_adam(b1=recipe.beta1, b2=recipe.beta2, eps=recipe.eps))
+        elif recipe.optimizer == "adam":
+            parts.append(scale_by_adam_uncorrected(recipe.beta1, recipe.beta2, recipe.eps))
         elif recipe.optimizer == "rmsprop":
-            parts.append(optax.scale_by_rms(decay=recipe.rho, eps=recipe.eps, initial_scale=0.0,
-                                            eps_in_sqrt=False))
+            scale = optax.scale_by_stddev if recipe.centered else optax.scale_by_rms
+            parts.append(scale(decay=recipe.rho, eps=recipe.eps, initial_scale=0.0,
+                               eps_in_sqrt=recipe.rms_eps == "inside"))
         if recipe.optimizer in ("rmsprop", "sgd") and recipe.momentum:
             parts.append(optax.trace(decay=recipe.momentum))
         parts.append(optax.scale_by_learning_rate(learning_rate))

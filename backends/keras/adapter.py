@@ -202,6 +202,7 @@ class KerasAdapter(Adapter):
             "state": ("encoder states carried between calls: initial states in, final states out of the "
                       "model, kept on the device" if self.recipe.stateful else "zeros every call"),
             "precision": self.precision,
+            "optimizer": train.implementation(self.recipe),
             "dtype_policy": _POLICIES[self.precision],
             "threads": threads,
         }

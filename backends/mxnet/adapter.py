@@ -165,6 +165,7 @@ class MXNetAdapter(Adapter):
             "kernel_path": self.kernel_path(),
             "kernel_detail": detail,
             "precision": self.precision,
+            "optimizer": train.implementation(self.recipe),
             "threads": _omp_threads(),
             "features": sorted(k for k in features if features.is_enabled(k)),
             "env": {k: v for k, v in os.environ.items()

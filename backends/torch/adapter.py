@@ -158,6 +158,7 @@ class TorchAdapter(Adapter):
                               "cudnn": "nn.LSTM/GRU/RNN on cuDNN",
                               "fused": "nn.LSTM/GRU/RNN fused CPU kernel"}[self.kernel_path()],
             "precision": self.precision,
+            "optimizer": train.implementation(self.recipe),
             "threads": torch.get_num_threads(),
             "interop_threads": torch.get_num_interop_threads(),
         }

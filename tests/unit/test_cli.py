@@ -80,13 +80,28 @@ def test_a_rerun_in_one_environment_may_start_another(monkeypatch):
     """The README's parity command re-runs itself in `report`; its workers then go to their own
     environments (this refused every worker before)."""
     calls = []
+
+    def run(cmd, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout=sys.executable + "\n")
+
+    class Child:
+        def __init__(self, cmd, **kwargs):
+            self.cmd, self.env = cmd, kwargs["env"]
+            calls.append(self)
+
+        def wait(self):
+            return 0
+
     monkeypatch.setenv(dispatch.IN_TOX, "report")
     monkeypatch.setattr(dispatch, "_tox", lambda: ["tox"])
-    monkeypatch.setattr(dispatch.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0))
-    monkeypatch.setattr(dispatch.subprocess, "call", lambda cmd, **k: calls.append((cmd, k["env"])) or 0)
+    monkeypatch.setattr(dispatch.subprocess, "run", run)
+    monkeypatch.setattr(dispatch.subprocess, "Popen", Child)
     assert dispatch.run_in_tox("torch", ["parity-worker"], ["torch"]) == 0
-    cmd, env = calls[0]
-    assert cmd[cmd.index("-e") + 1] == "torch" and env[dispatch.IN_TOX] == "torch"
+    build, locate, child = calls
+    assert build[build.index("-e") + 1] == "torch" and locate[locate.index("-e") + 1] == "torch"
+    assert child.cmd == [sys.executable, "-m", "harness", "parity-worker"]
+    assert child.env[dispatch.IN_TOX] == "torch"
 
 
 def test_cli_and_matrix_need_only_the_standard_library():

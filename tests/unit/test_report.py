@@ -53,7 +53,7 @@ def test_report_writes_tables_pngs_and_self_contained_html(runs, tmp_path):
     assert "9,000" not in m1_cpu and "20,000" not in m1_cpu  # other machine, other device: other tables
     assert "FAILED" in md and "jax" in md  # the record without environment is kept, as n/a
     assert "imdb/smoke/mxnet/s1: FAILED, no record: could not build tox environment 'mxnet'" in md
-    assert "report: 4 tables, 8 PNG plots" in text
+    assert "report: 4 run tables, 0 speed tables, 8 PNG plots" in text
 
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 8 and {p.name.split("-")[0] for p in pngs} == {"throughput", "curves"}

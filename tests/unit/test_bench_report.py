@@ -1,0 +1,82 @@
+"""The report's Speed section and regression tracking from bench records (synthetic records)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import baseline, bench_report, records, report
+from tests.fakes import make_bench_record
+
+
+def write(folder, *recs):
+    for r in recs:
+        records.dump_atomic(folder / r["bench_id"] / f"{r['point']['id']}--{r['backend']}.json", r)
+
+
+def test_headline_table_has_shape_rows_backend_columns_and_ratios(tmp_path):
+    write(tmp_path / "bench", make_bench_record(backend="torch", train=1000),
+          make_bench_record(backend="mxnet", train=1600, busy=True),
+          make_bench_record(backend="jax", status="failed"))
+    speed = bench_report.build(tmp_path / "bench", tmp_path / "out")
+    train, infer = speed.tables[0]
+    assert list(train.columns) == ["task shape", "torch", "jax", "mxnet"]  # the interleaving order
+    row = train.iloc[0]
+    assert row["task shape"] == "imdb/full: batch 64 x 200, 1xlstm 100, adam"
+    assert row["torch"] == "1,000 [980-1,020] 0.62x"
+    assert row["mxnet"] == "1,600 [1,568-1,632] 1.00x (busy)"
+    assert row["jax"].startswith("failed: RuntimeError: on purpose")
+    assert infer.iloc[0]["torch"].startswith("4,000 [3,920-4,080] 1.00x")
+
+
+def test_machines_never_share_a_table(tmp_path):
+    write(tmp_path / "bench", make_bench_record(machine="m1"),
+          make_bench_record(machine="m2", train=5, bench_id="bench-20260102T000000"))
+    speed = bench_report.build(tmp_path / "bench", tmp_path / "out")
+    assert len(speed.groups) == 2
+    assert [t.iloc[0]["torch"].endswith("1.00x") for t, _ in speed.tables] == [True, True]
+
+
+def test_sweep_plot_fits_the_scaling_exponent(tmp_path):
+    recs = [make_bench_record(backend=b, train=100 * bs ** 0.5 * (2 if b == "jax" else 1),
+                              overrides={"recipe.batch_size": bs, "model.hidden_size": h},
+                              bench_id="bench-sweep")
+            for b in ("torch", "jax") for bs in (16, 64, 256) for h in (128, 256)]
+    write(tmp_path / "bench", *recs)
+    speed = bench_report.build(tmp_path / "bench", tmp_path / "out")
+    names = sorted(p.name for p in speed.images[0])
+    assert names == ["sweep-imdb-batch_size-bench-sweep.png", "sweep-imdb-hidden_size-bench-sweep.png"]
+    assert all((tmp_path / "out" / n).stat().st_size > 10_000 for n in names)
+    sizes = [16, 64, 256]
+    assert bench_report.exponent(sizes, [100 * b ** 0.5 for b in sizes]) == pytest.approx(0.5)
+    assert bench_report.exponent([16], [1.0]) is None
+    assert speed.tables[0] == (None, None)  # a sweep alone has no headline rows
+
+
+def test_report_has_a_speed_section_in_markdown_html_and_readme(tmp_path):
+    write(tmp_path / "bench", make_bench_record(backend="torch"),
+          make_bench_record(backend="keras", train=500))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{report.START}\nold\n{report.END}\n")
+    text = report.main(str(tmp_path / "runs"), str(tmp_path / "out"), str(readme), str(tmp_path / "bench"))
+    assert "## Speed (bench)" in text and "2 speed tables" in text
+    md = readme.read_text()
+    assert "| task shape" in md and "1,000 [980-1,020] 1.00x" in md and "500 [490-510] 0.50x" in md
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<h2>Speed (bench)</h2>" in page and "1,000 [980-1,020] 1.00x" in page
+
+
+def test_baseline_tracks_bench_figures(tmp_path):
+    folder = tmp_path / "bench"
+    write(folder, make_bench_record(backend="torch", train=1000, spread=0.04))
+    file = tmp_path / "base.json"
+    assert "1 combinations" in baseline.save(str(folder), str(file))
+    saved = json.loads(file.read_text())["figures"]
+    key = "bench:imdb-full/torch/cpu/fp32/t2"
+    train = saved[key]["train_samples_per_s"]
+    assert train["median"] == 1000 and train["noise"] == 0.04
+    write(folder, make_bench_record(backend="torch", train=700, bench_id="bench-20260102T000000",
+                                    started="2026-01-02T00:00:00+00:00"))
+    text, code = baseline.compare(str(file), str(folder), 0.10)
+    assert code == 1 and "SLOWER" in text and "0.700" in text
