@@ -323,9 +323,9 @@ def table(recs: list[dict[str, Any]]) -> str:
         s = (r.get(part) or {}).get("samples_per_s") or {}
         if not s.get("median"):
             return "n/a"
-        return f"{s['median']:,.0f} [{s['min']:,.0f}-{s['max']:,.0f}] ±{s['spread'] / 2:.1%}"
+        return f"{s['median']:,.0f} [{s['min']:,.0f}-{s['max']:,.0f}] spread {s['spread']:.0%}"
 
-    rows = []
+    rows = []  # spread: (max - min) / median of the repeats
     for r in recs:
         first = r.get("first_step_s")
         rows.append((r["point"]["id"], r["backend"], r["status"] + (" BUSY" if r.get("busy") else ""),
@@ -380,7 +380,8 @@ def main(args: Any) -> int:
     if busy:
         lines.append(f"bench: {busy} record(s) measured while other processes used the machine (BUSY)")
     if wide:
-        lines.append(f"bench: training spread above {SPREAD_OK:.0%} for {', '.join(wide)}: repeat on a "
-                     "quieter machine or with more --steps")
+        named = ", ".join(wide[:6]) + (f" and {len(wide) - 6} more" if len(wide) > 6 else "")
+        lines.append(f"bench: training spread ((max - min) / median) above {SPREAD_OK:.0%} for {named}: "
+                     "repeat on a quieter machine or with more --steps")
     print("\n".join(lines))
     return 0 if all(r["status"] == "ok" for r in recs) else 1

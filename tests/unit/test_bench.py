@@ -232,3 +232,13 @@ def test_imdb_points_have_the_tasks_real_shapes():
     assert x.shape == (64, 200) and x.max() < 1000 and set(y.tolist()) <= {0.0, 1.0}
     with pytest.raises(UserError, match="hidden_size=0: give a positive number"):
         bench_plan.resolve(bench_plan.Point("imdb", "full", {"model.hidden_size": 0}))
+
+
+def test_a_repeat_is_the_median_of_its_synchronised_chunks():
+    from harness.bench_worker import chunk_rate, chunks
+
+    assert [len(c) for c in chunks(30)] == [6] * 5 and [len(c) for c in chunks(3)] == [1, 1, 1]
+    assert sum(len(c) for c in chunks(17)) == 17
+    # one chunk hit by a hiccup (three times slower) does not move the repeat's figure
+    assert chunk_rate([(6, 1.0), (6, 1.0), (6, 3.0), (6, 1.0), (6, 1.0)]) == pytest.approx(6.0)
+    assert chunk_rate([(2, 1.0), (2, 2.0)]) == pytest.approx(1.5)
