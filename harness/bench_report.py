@@ -69,7 +69,8 @@ def groups(recs: list[dict[str, Any]]) -> list[Group]:
 
 def _shape(r: dict[str, Any]) -> str:
     p = r["point"]
-    return (f"{r['task']}/{r['scale']}: batch {p.get('train_batch')} x {p.get('seq_len')}, "
+    infer = f" (inference {p.get('infer_batch')})" if p.get("infer_batch") != p.get("train_batch") else ""
+    return (f"{r['task']}/{r['scale']}: batch {p.get('train_batch')}{infer} x {p.get('seq_len')}, "
             f"{p.get('num_layers', 1)}x{p.get('cell')} {p.get('hidden_size')}, {p.get('optimizer')}")
 
 
@@ -129,6 +130,11 @@ def exponent(xs: list[float], ys: list[float]) -> float | None:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
+def _order(values: tuple) -> list[tuple]:
+    """Sort key of swept values: numbers by value, before anything else by name."""
+    return [(0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in values]
+
+
 def plot_sweep(bench_id: str, recs: list[dict[str, Any]], out: Path) -> list[Path]:
     """One PNG per swept axis: throughput against the axis value, a line per backend."""
     import matplotlib
@@ -138,17 +144,20 @@ def plot_sweep(bench_id: str, recs: list[dict[str, Any]], out: Path) -> list[Pat
 
     axes_keys = list(dict.fromkeys(k for r in recs for k in r["point"]["overrides"]))
     task = recs[0]["task"]
+    order = [b for r in recs for b in (r.get("protocol") or {}).get("interleaved", [])]
+    names = list(dict.fromkeys([*order, *(r["backend"] for r in recs)]))
+    colours = {b: f"C{i}" for i, b in enumerate(names)}  # one colour per backend in every panel
     paths = []
     for axis in axes_keys:
         others = [k for k in axes_keys if k != axis]
-        combos = sorted({tuple(r["point"]["overrides"].get(k) for k in others) for r in recs}, key=str)
+        combos = sorted({tuple(r["point"]["overrides"].get(k) for k in others) for r in recs}, key=_order)
         fig, grid = plt.subplots(2, len(combos), figsize=(4.2 * len(combos), 7), squeeze=False)
         numeric = all(isinstance(r["point"]["overrides"][axis], (int, float)) for r in recs)
         for col, combo in enumerate(combos):
             subset = [r for r in recs if tuple(r["point"]["overrides"].get(k) for k in others) == combo]
             for row, (part, label) in enumerate((("train", "training"), ("inference", "inference"))):
                 ax = grid[row][col]
-                for backend in dict.fromkeys(r["backend"] for r in subset):
+                for backend in (b for b in names if any(r["backend"] == b for r in subset)):
                     pts = sorted(((r["point"]["overrides"][axis], _median(r, part))
                                   for r in subset if r["backend"] == backend and _median(r, part)),
                                  key=lambda p: p[0] if numeric else str(p[0]))
@@ -156,12 +165,13 @@ def plot_sweep(bench_id: str, recs: list[dict[str, Any]], out: Path) -> list[Pat
                         continue
                     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
                     k = exponent(xs, ys) if numeric else None
-                    ax.plot(xs if numeric else [str(x) for x in xs], ys, marker="o",
+                    ax.plot(xs if numeric else [str(x) for x in xs], ys, marker="o", color=colours[backend],
                             label=f"{backend}" + (f" (k={k:+.2f})" if k is not None else ""))
                 if numeric:
                     ax.set_xscale("log")
                     ax.set_xticks(sorted({r["point"]["overrides"][axis] for r in subset}))
-                    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+                    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+                    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
                 ax.set_yscale("log")
                 fixed = ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in zip(others, combo, strict=True))
                 ax.set_title(f"{label}{' at ' + fixed if fixed else ''}", fontsize=10)

@@ -23,7 +23,7 @@ def test_headline_table_has_shape_rows_backend_columns_and_ratios(tmp_path):
     train, infer = speed.tables[0]
     assert list(train.columns) == ["task shape", "torch", "jax", "mxnet"]  # the interleaving order
     row = train.iloc[0]
-    assert row["task shape"] == "imdb/full: batch 64 x 200, 1xlstm 100, adam"
+    assert row["task shape"] == "imdb/full: batch 64 (inference 500) x 200, 1xlstm 100, adam"
     assert row["torch"] == "1,000 [980-1,020] 0.62x"
     assert row["mxnet"] == "1,600 [1,568-1,632] 1.00x (busy)"
     assert row["jax"].startswith("failed: RuntimeError: on purpose")
