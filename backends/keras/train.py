@@ -5,8 +5,8 @@ its Adam adds eps to the uncorrected ``sqrt(v)`` (``adam_eps="uncorrected"``), i
 ``sqrt(v + eps)`` and buffers ``lr * g / ...`` as momentum. The other forms are small ``update_step``
 overrides (:func:`_corrected_adam`, :func:`_rmsprop`); ``implementation`` names what ran. ``clip_norm`` is
 Keras' ``global_clipnorm`` (one norm over all gradients, like ``torch.nn.utils.clip_grad_norm_``).
-``weight_decay`` is L2 added to the
-gradient after clipping (PyTorch's ``weight_decay`` semantics), not Keras' decoupled ``weight_decay``.
+``weight_decay`` is L2 added to the gradient after clipping (PyTorch's ``weight_decay`` semantics), not
+Keras' decoupled ``weight_decay``.
 Losses take logits (``from_logits=True``); ``softmax_mse`` is Keras' ``MeanSquaredError`` between the softmax
 and the one-hot label (mean over classes, then over examples and steps: the mean over all of them).
 """
