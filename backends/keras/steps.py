@@ -86,7 +86,12 @@ class TensorFlowEngine(Engine):
                 logits, carry = self._outputs(model(self._inputs(x, carry), training=True))
                 loss = loss_fn(y, logits)
                 scaled = optimizer.scale_loss(loss)
-            optimizer.apply(tape.gradient(scaled, trainable), trainable)
+            # The embedding's gradient comes as IndexedSlices, which Keras' TensorFlow optimizer applies
+            # lazily (only the rows in the batch: their moments alone decay, their weights alone decay by
+            # L2). Dense gradients give every row the recipe's update, as the other backends do.
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                     for g in tape.gradient(scaled, trainable)]
+            optimizer.apply(grads, trainable)
             return loss, carry
 
         @tf.function(jit_compile=self.jit, reduce_retracing=True)
