@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import backends
+import tasks
 from harness import bench_plan, dispatch, environment, quiet, records, threads
 from harness.bench_worker import REPLY
 from harness.errors import UserError
@@ -343,7 +344,7 @@ def main(args: Any) -> int:
     """The ``bench`` command (core environment: NumPy for the tasks, psutil for the quiet check)."""
     from harness.matrix import parse_names
 
-    task_names = parse_names(args.tasks or "imdb", [*__import__("tasks").all_names()], "task")
+    task_names = parse_names(args.tasks or "imdb", tasks.all_names(), "task")
     backend_names = parse_names(args.backends, backends.names(), "backend")
     for name, value in (("--repeats", args.repeats), ("--steps", args.steps)):
         if value < 1:
