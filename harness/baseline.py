@@ -88,7 +88,7 @@ def figures(runs: str, machine: str | None = None) -> tuple[str, dict[str, Any],
     records, and bench records (``harness bench``), whose figures are the ones to track."""
     from harness import bench
 
-    recs = [r for r in records.load_all(Path(runs)) if r["status"] == "ok"]
+    recs = [r for r in records.load_all(Path(runs), warn=True) if r["status"] == "ok"]
     benched = [r for r in bench.load_all(Path(runs)) if r.get("status") == "ok"]
     machine = machine or _latest_machine(sorted(recs + benched, key=lambda r: r.get("started", "")), runs)
     latest: dict[tuple[str, int], dict[str, Any]] = {}
@@ -164,7 +164,7 @@ def compare(file: str, runs: str, threshold: float) -> tuple[str, int]:
     from harness import bench
 
     base = load(file)
-    recs = sorted([r for r in records.load_all(Path(runs)) if r["status"] == "ok"]
+    recs = sorted([r for r in records.load_all(Path(runs), warn=True) if r["status"] == "ok"]
                   + [r for r in bench.load_all(Path(runs)) if r.get("status") == "ok"],
                   key=lambda r: r.get("started", ""))
     machine = _latest_machine(recs, runs)

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import backends
 import tasks
-from harness import bench_plan, dispatch, environment, quiet, records, threads
+from harness import bench_plan, dispatch, environment, outdir, quiet, records, threads
 from harness.bench_worker import REPLY
 from harness.errors import UserError
 from harness.timing import spread
@@ -39,7 +39,7 @@ MANIFEST = "bench.json"
 SPREAD_OK = 0.10  # the protocol's promise on a quiet machine: (max - min) / median of the repeats
 # the options that define a bench: a resume must ask for the same ones
 PLAN_OPTIONS = ("tasks", "backends", "scale", "sweeps", "repeats", "steps", "warmup", "threads", "device",
-                "precision", "flush_to_zero")
+                "precision", "flush_to_zero", "settings")
 
 
 class WorkerDied(Exception):
@@ -215,7 +215,7 @@ def prepare(opts: dict[str, Any], out: Path, resume: bool) -> tuple[Path, dict[s
         n += 1
         folder = out / f"bench-{stamp}-{n}"
     manifest = {"schema": MANIFEST_SCHEMA, "bench_id": folder.name, "started": _now(), "status": "running",
-                "options": {k: opts[k] for k in PLAN_OPTIONS},
+                "options": {k: opts.get(k) for k in PLAN_OPTIONS},
                 "points": [p.to_dict() for p in opts["points"]],
                 "finished": None}
     try:
@@ -355,12 +355,13 @@ def main(args: Any) -> int:
     if n_threads < 1:
         raise UserError(f"--threads {n_threads}: give a positive number")
     axes = bench_plan.parse_sweeps(args.sweep)
-    points = bench_plan.plan(task_names, args.scale, axes)
-    opts = {"tasks": task_names, "backends": backend_names, "scale": args.scale,
+    settings = list(getattr(args, "settings", None) or [])
+    points = bench_plan.plan(task_names, args.scale, axes, settings)
+    opts = {"tasks": task_names, "backends": backend_names, "scale": args.scale, "settings": settings or None,
             "sweeps": [[k, v] for k, v in axes], "repeats": args.repeats, "steps": args.steps,
             "warmup": args.warmup, "threads": n_threads, "device": args.device, "precision": args.precision,
             "flush_to_zero": args.flush_to_zero, "points": points}
-    out = Path(args.out)
+    out = outdir.check_writable(args.out)
     print(f"rnnbench bench: {len(points)} point(s) x {len(backend_names)} backend(s) x {args.repeats} "
           f"repeats, {args.steps} timed steps after {args.warmup} warm-up, {n_threads} threads",
           file=sys.stderr, flush=True)

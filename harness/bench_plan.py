@@ -83,9 +83,11 @@ def parse_sweeps(texts: list[str] | None) -> list[tuple[str, list[Any]]]:
     return axes
 
 
-def plan(task_names: list[str], scale: str | None, axes: list[tuple[str, list[Any]]]) -> list[Point]:
-    """Every point, in order: task, then the grid of the axes (the first axis varies slowest). Each is
-    resolved once here, so a value the spec rejects fails before anything runs."""
+def plan(task_names: list[str], scale: str | None, axes: list[tuple[str, list[Any]]],
+         settings: list[str] | None = None) -> list[Point]:
+    """Every point, in order: task, then the grid of the axes (the first axis varies slowest). The
+    ``--set`` ``settings`` apply to every point (a data option only to the tasks that have it, parsed for
+    each task). Each point is resolved once here, so a value the spec rejects fails before anything runs."""
     size = len(task_names) * int(np.prod([len(v) for _, v in axes])) if axes else len(task_names)
     if size > MAX_POINTS:
         raise UserError(f"the sweep makes {size} points, more than {MAX_POINTS}; sweep fewer values or "
@@ -94,8 +96,10 @@ def plan(task_names: list[str], scale: str | None, axes: list[tuple[str, list[An
     for name in task_names:
         task = tasks.get(name)
         scale_name = scale or task.default_scale
+        fixed = overrides.parse_settings(settings or [], task)
         for combo in itertools.product(*(values for _, values in axes)):
-            point = Point(name, scale_name, {k: v for (k, _), v in zip(axes, combo, strict=True)})
+            swept = {k: v for (k, _), v in zip(axes, combo, strict=True)}
+            point = Point(name, scale_name, {**{k: v for k, v in fixed.items() if k not in swept}, **swept})
             resolve(point)
             points.append(point)
     return points
@@ -108,8 +112,8 @@ def resolve(point: Point) -> Shape:
         base = task.scale(point.scale)
     except KeyError as exc:
         raise UserError(exc.args[0]) from None
-    scale = overrides.apply(base, point.overrides)
-    seq_len = point.overrides.get("shape.seq_len") or task.seq_len_of(base)
+    scale = overrides.apply(base, point.overrides, task)
+    seq_len = point.overrides.get("shape.seq_len") or task.seq_len_of(scale)
     if seq_len < 1:
         raise UserError(f"seq_len={seq_len}: give a positive length")
     recipe = scale.recipe

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import backends
 import tasks
-from harness import dispatch
+from harness import config, dispatch, outdir
 from harness.errors import UserError
 
 PROG = "python -m harness"
@@ -27,10 +27,21 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _config_options(p: argparse.ArgumentParser) -> None:
+    """``--set`` and ``--config``, shared by `run`, `matrix`, `bench` and `parity`."""
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="change one field: model.* (hidden_size, cell, ...), recipe.* (lr, batch_size, "
+                        "optimizer, ...) or data.* (the task's data options, e.g. maxlen); repeatable; "
+                        "`list` names them")
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="task, backend, scale and [model]/[recipe]/[data] settings from a TOML file; "
+                        "the command line wins over it")
+
+
 def _run_options(p: argparse.ArgumentParser) -> None:
     """Options of one run, shared by `run` and `matrix`."""
     p.add_argument("--scale", help="a scale of the task (default: the task's default, full); see `list`")
-    p.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
+    p.add_argument("--epochs", type=int, help="override the recipe's number of epochs (recipe.epochs)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="fp32, or mixed precision with bf16/fp16 compute")
@@ -41,12 +52,13 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", choices=("canonical",), default="canonical",
                    help="initial weights: drawn once in NumPy and loaded into the backend")
     p.add_argument("--cell", choices=("rnn", "gru", "lstm", "spiking-lstm"),
-                   help="run the scale's model with another cell kind (the record says which)")
+                   help="run the scale's model with another cell kind (model.cell; the record says which)")
     p.add_argument("--threads", type=int,
                    help="CPU threads of the framework (default: the cores this process may use)")
     p.add_argument("--sampling", choices=("random", "consecutive"),
                    help="language models: independent shuffled windows, or consecutive windows with the "
-                        "hidden state carried (default: the task's recipe)")
+                        "hidden state carried (recipe.sampling; default: the task's recipe)")
+    _config_options(p)
 
 
 def build_parser() -> Parser:
@@ -55,10 +67,13 @@ def build_parser() -> Parser:
 
     sub.add_parser("list", help="tasks (scales, targets) and backends (installed or not)")
 
+    test = sub.add_parser("test", help="the test suite (tox; installed privately when missing)")
+    test.add_argument("tox_args", nargs=argparse.REMAINDER, help="passed to tox, e.g. -e core")
+
     run = sub.add_parser("run", help="train and evaluate one task on one backend")
-    run.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.all_names())}")
-    run.add_argument("--backend", required=True, help=f"one of: {', '.join(backends.names())}")
-    run.add_argument("--seed", type=int, default=0, help="seed of weights, dropout and batch order")
+    run.add_argument("--task", help=f"one of: {', '.join(tasks.all_names())}")
+    run.add_argument("--backend", help=f"one of: {', '.join(backends.names())}")
+    run.add_argument("--seed", type=int, help="seed of weights, dropout and batch order (default 0)")
     _run_options(run)
     run.add_argument("--out", default="results/runs", help="folder for the result record")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -83,9 +98,9 @@ def build_parser() -> Parser:
             inf.add_argument("--chars", type=int, default=50, help="how many tokens to generate")
 
     parity = sub.add_parser("parity", help="check that backends compute the same function")
-    parity.add_argument("--task", required=True, help=f"one of: {', '.join(tasks.all_names())}")
-    parity.add_argument("--backends", required=True, help="comma-separated, e.g. torch,keras,jax,mxnet")
-    parity.add_argument("--scale", default="smoke", help="the task's model at this scale (default: smoke)")
+    parity.add_argument("--task", help=f"one of: {', '.join(tasks.all_names())}")
+    parity.add_argument("--backends", help="comma-separated, e.g. torch,keras,jax,mxnet")
+    parity.add_argument("--scale", help="the task's model at this scale (default: smoke)")
     parity.add_argument("--cells", help="comma-separated cell kinds to check (default: the task's own)")
     parity.add_argument("--steps", type=int, default=20, help="training steps to compare")
     parity.add_argument("--optimizer", choices=("sgd", "adam", "rmsprop"), default="sgd",
@@ -99,7 +114,8 @@ def build_parser() -> Parser:
     parity.add_argument("--momentum", type=float, help="SGD/RMSprop momentum")
     parity.add_argument("--clip-norm", type=float, help="global gradient-norm clipping")
     parity.add_argument("--weight-decay", type=float, help="L2 added to the gradient")
-    parity.add_argument("--seed", type=int, default=0)
+    parity.add_argument("--seed", type=int, help="seed of the weights and the batch (default 0)")
+    _config_options(parity)
 
     worker = sub.add_parser("parity-worker", help=argparse.SUPPRESS)
     for name in ("--task", "--scale", "--cell", "--backend", "--weights", "--batch", "--result", "--optim"):
@@ -118,6 +134,11 @@ def build_parser() -> Parser:
     matrix.add_argument("--fresh", action="store_true", help="start over even if the manifest is unfinished")
     matrix.add_argument("--report-out", default="results/report", help="where the report goes at the end")
     matrix.add_argument("--no-report", action="store_true", help="do not build the report at the end")
+    matrix.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local: one run after another here (default); ray: every run a task on a Ray "
+                             "cluster, with the CPUs (--threads) and GPU (--device gpu) it needs")
+    matrix.add_argument("--address", help="with --executor ray: the cluster's head, HOST:PORT (or auto); "
+                                          "default: a new local cluster of this machine")
 
     bench = sub.add_parser("bench", help="throughput by an interleaved, repeated protocol (sweeps of sizes)")
     bench.add_argument("--tasks", help="comma-separated (default: imdb)")
@@ -139,6 +160,7 @@ def build_parser() -> Parser:
     bench.add_argument("--out", default="results/bench", help="folder for bench records")
     bench.add_argument("--resume", action="store_true", help="continue the newest unfinished bench in OUT")
     bench.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    _config_options(bench)
 
     bench_worker = sub.add_parser("bench-worker", help=argparse.SUPPRESS)
     bench_worker.add_argument("--backend", required=True)
@@ -176,15 +198,29 @@ def _check_names(args: argparse.Namespace) -> None:
         raise UserError(f"unknown backend {args.backend!r}; choose one of: {', '.join(backends.names())}")
 
 
+def _early_checks(args: argparse.Namespace) -> None:
+    """What can be checked before an environment is built: the settings' keys and values (all of them
+    when the tasks can be imported here, else the model and recipe ones) and the scale."""
+    from harness import overrides
+
+    if dispatch.missing(dispatch.CORE_MODULES):
+        overrides.parse_settings(s for s in args.settings if s.split(".", 1)[0] in overrides.GROUPS)
+        return
+    task = tasks.get(args.task)
+    try:
+        scale = task.scale(args.scale or task.default_scale)
+    except KeyError as exc:
+        raise UserError(exc.args[0]) from None
+    overrides.apply(scale, overrides.parse_settings(args.settings, task), task)
+
+
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    config.merge(args, required=("task", "backend"))
     _check_names(args)
     info = backends.get(args.backend)
+    _early_checks(args)
+    outdir.check_writable(args.out)
     core_lacking = dispatch.missing(dispatch.CORE_MODULES)
-    if not core_lacking and args.scale:  # check what can be checked before building an environment
-        try:
-            tasks.get(args.task).scale(args.scale)
-        except KeyError as exc:
-            raise UserError(exc.args[0]) from None
     lacking = core_lacking + dispatch.missing(info.requires)
     if lacking:
         return dispatch.run_in_tox(info.tox_env, argv, lacking)
@@ -194,7 +230,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         task=args.task, backend=args.backend, scale=args.scale, seed=args.seed, epochs=args.epochs,
         device=args.device, precision=args.precision, data_dir=args.data_dir, cache_dir=args.cache_dir,
         out=args.out, flush_to_zero=args.flush_to_zero, init=args.init, progress=args.progress,
-        sampling=args.sampling, cell=args.cell, threads=args.threads,
+        sampling=args.sampling, cell=args.cell, threads=args.threads, settings=args.settings,
     )
     record, path = runner.run(opts)
     print(summary.run_summary(record, str(path)))
@@ -230,6 +266,7 @@ def _core_command(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "report":
         from harness import report
 
+        outdir.check_writable(args.out)
         print(report.main(args.runs, args.out, args.readme, args.bench))
         return 0
     from harness import baseline
@@ -243,6 +280,8 @@ def _core_command(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _parity(args: argparse.Namespace, argv: list[str]) -> int:
+    config.merge(args, required=("task", "backends"))
+    args.scale = args.scale or "smoke"
     names = [b for b in args.backends.split(",") if b]
     unknown = [b for b in names if b not in backends.names()]
     if unknown or not names:
@@ -258,7 +297,7 @@ def _parity(args: argparse.Namespace, argv: list[str]) -> int:
     cells = args.cells.split(",") if args.cells else None
     optim = {"optimizer": args.optimizer, "adam_eps": args.adam_eps, "rms_eps": args.rms_eps,
              "centered": args.centered or None, "momentum": args.momentum, "clip_norm": args.clip_norm,
-             "weight_decay": args.weight_decay}
+             "weight_decay": args.weight_decay, "settings": args.settings or None}
     optim = {k: v for k, v in optim.items() if v is not None}
     try:
         table, ok = parity.run(args.task, names, args.scale, cells, args.steps, args.seed, optim=optim)
@@ -281,6 +320,7 @@ def _parity_worker(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:
+    config.merge(args)
     lacking = dispatch.missing((*dispatch.CORE_MODULES, "psutil"))
     if lacking:
         return dispatch.run_in_tox("report", argv, lacking)
@@ -299,6 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if os.environ.get("RNNBENCH_CWD"):  # re-run inside a tox environment: paths are the caller's
         os.chdir(os.environ["RNNBENCH_CWD"])
+    if argv[:1] == ["test"] and not {"-h", "--help"} & set(argv[1:2]):  # tox's own options pass through
+        try:
+            return dispatch.run_tox(argv[1:])
+        except UserError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return exc.exit_code
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -316,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "matrix":
             from harness import matrix  # standard library only: each run finds its own environment
 
+            config.merge(args)
             return matrix.main(args)
         return _core_command(args, argv)
     except UserError as exc:

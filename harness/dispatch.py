@@ -20,6 +20,7 @@ from harness.errors import UserError
 ROOT = Path(__file__).resolve().parent.parent
 CORE_MODULES = ("numpy", "pandas", "tabulate", "tqdm", "matplotlib")
 IN_TOX = "RNNBENCH_IN_TOX"
+BOOTSTRAP = ROOT / ".tox-bootstrap"  # tox for a machine that has Python alone (``_bootstrap_tox``)
 
 
 def missing(modules: tuple[str, ...]) -> list[str]:
@@ -28,12 +29,37 @@ def missing(modules: tuple[str, ...]) -> list[str]:
 
 
 def _tox() -> list[str]:
+    """The tox command: the installed one, else a private copy the harness installs once."""
     if shutil.which("tox"):
         return ["tox"]
     if importlib.util.find_spec("tox") is not None:
         return [sys.executable, "-m", "tox"]
-    raise UserError("tox is not installed, and it is needed to build the backend's environment: "
-                    "run `python -m pip install tox`, or install the backend into this Python")
+    return _bootstrap_tox()
+
+
+def _bootstrap_tox() -> list[str]:
+    """tox in a virtual environment of its own (``.tox-bootstrap``), so a machine with Python alone
+    needs no set-up step; installed on first use, with a line saying so."""
+    python = BOOTSTRAP / "bin" / "python"
+    works = python.exists() and subprocess.run([str(python), "-c", "import tox"], capture_output=True)
+    if works and works.returncode == 0:
+        return [str(python), "-m", "tox"]
+    print(f"rnnbench: tox is not installed; installing it once into {BOOTSTRAP} (a private virtual "
+          "environment)", file=sys.stderr, flush=True)
+    for step in ([sys.executable, "-m", "venv", str(BOOTSTRAP)],
+                 [str(python), "-m", "pip", "install", "--quiet", "tox>=4"]):
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.stderr.write((done.stdout or "") + (done.stderr or ""))
+            raise UserError(f"tox is not installed, and installing it into {BOOTSTRAP} failed "
+                            f"(`{' '.join(step)}` exited {done.returncode}); run `python -m pip install "
+                            "tox`, or install the backend into this Python")
+    return [str(python), "-m", "tox"]
+
+
+def run_tox(args: list[str]) -> int:
+    """``tox ARGS`` in the repository (the test suite), with tox installed first where it is missing."""
+    return subprocess.run([*_tox(), "-c", str(ROOT / "tox.ini"), *args], cwd=ROOT).returncode
 
 
 def _build(tox: list[str], env: str, quiet: bool = False) -> None:

@@ -44,10 +44,14 @@ def _model(task: Task, record: dict[str, Any], backend: str, device: str, data_d
            cache_dir: str | None, weights: str = "best") -> tuple[Any, dict[str, Any]]:
     from dataclasses import replace
 
+    from harness import overrides
+
     scale = task.scale(record["scale"])
-    cell = (record["config"].get("options") or {}).get("cell")
-    if cell:  # the run overrode the scale's cell kind
-        scale = replace(scale, model=replace(scale.model, cell=cell))
+    changed = record["config"].get("overrides")
+    if changed is not None:  # the run's --set (data options included: the vocabulary follows them)
+        scale = overrides.apply(scale, changed, task)
+    elif (record["config"].get("options") or {}).get("cell"):  # records from before overrides
+        scale = replace(scale, model=replace(scale.model, cell=record["config"]["options"]["cell"]))
     scale = replace(scale, recipe=replace(scale.recipe, sampling="random"))  # every call from zeros
     info = task.load(scale, data_dir, cache_dir).info
     adapter = backends.create(backends.get(backend), device, "fp32")

@@ -6,6 +6,7 @@ from tabulate import tabulate
 
 import backends
 import tasks
+from harness import overrides
 from harness.dispatch import ROOT
 
 
@@ -22,8 +23,14 @@ def render() -> str:
         built = (ROOT / ".tox" / info.tox_env).is_dir()
         backend_rows.append((info.name, "yes" if backends.importable(info) else "no",
                              f"{info.tox_env} ({'built' if built else 'not built'})", info.description))
+    data_rows = [(name, ", ".join(f"data.{k}" for k in tasks.get(name).data_options) or "(none)")
+                 for name in tasks.all_names()]
+    settings = (f"--set KEY=VALUE (run, matrix, bench, parity) takes every model.* field "
+                f"({', '.join(overrides.fields('model'))}), every recipe.* field "
+                f"({', '.join(overrides.fields('recipe'))}) and each task's data options:")
     return "\n\n".join([
         tabulate(task_rows, headers=("task", "scale", "target", "description"), tablefmt="simple_outline"),
+        settings + "\n" + tabulate(data_rows, headers=("task", "data options"), tablefmt="simple_outline"),
         tabulate(backend_rows, headers=("backend", "importable here", "tox env", "description"),
                  tablefmt="simple_outline"),
     ])

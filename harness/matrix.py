@@ -11,6 +11,10 @@ A manifest (JSON, written atomically after every run) lists each combination wit
 finished one (ok, diverged or failed: its record or error is kept) is never run again, unless
 ``--retry-failed`` asks for failed ones to be retried. A matrix killed outright leaves its current
 combination ``running``: resuming runs it again. Imports only the standard library.
+
+An executor (``--executor ray``: :mod:`harness.executor_ray`) may run the combinations concurrently,
+elsewhere: it is handed them all at once as :class:`Job` objects and reports each :class:`Outcome` as it
+finishes, and this module alone keeps the manifest, so resume and the report work alike for every executor.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import backends
 import tasks
-from harness import dispatch, records
+from harness import dispatch, outdir, records
 from harness.errors import UserError
 
 SCHEMA = "rnnbench.matrix/1"
@@ -44,6 +49,36 @@ RUN_OPTIONS = {
 Launcher = Callable[[list[str], Path], int]
 
 
+@dataclass
+class Job:
+    """One combination handed to an executor: its manifest entry, its ``run`` arguments and its log."""
+
+    entry: dict[str, Any]
+    argv: list[str]
+    log: Path
+
+
+@dataclass
+class Outcome:
+    """What became of a job: the run's exit status, the record it left in OUT (path, content) or None, its
+    seconds, fields for the manifest entry (where it ran), and the executor's reason when it could not run
+    it at all (then the log is not consulted)."""
+
+    code: int
+    found: tuple[Path, dict] | None
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+class Executor(Protocol):
+    """Runs jobs, perhaps concurrently; calls ``done`` in the calling thread as each one finishes."""
+
+    def __call__(self, jobs: list[Job], done: Callable[[Job, Outcome], None]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 def parse_names(value: str | None, valid: Sequence[str], kind: str) -> list[str]:
     """A comma-separated list of names checked against ``valid`` (all of them when ``value`` is empty)."""
     if not value:
@@ -57,10 +92,13 @@ def parse_names(value: str | None, valid: Sequence[str], kind: str) -> list[str]
     return names
 
 
-def _scale_labels(task_names: list[str], scale: str | None) -> dict[str, str]:
-    """The scale each task will run at; checked here when the tasks can be imported (NumPy present)."""
+def _scale_labels(task_names: list[str], scale: str | None, settings: Sequence[str] = ()) -> dict[str, str]:
+    """The scale each task will run at; checked here, with the ``--set`` settings, when the tasks can be
+    imported (NumPy present)."""
     if dispatch.missing(("numpy",)):
         return {t: scale or "default" for t in task_names}
+    from harness import overrides
+
     labels = {}
     for name in task_names:
         task = tasks.get(name)
@@ -68,6 +106,7 @@ def _scale_labels(task_names: list[str], scale: str | None) -> dict[str, str]:
             labels[name] = task.scale(scale or task.default_scale).name
         except KeyError as exc:
             raise UserError(exc.args[0]) from None
+        overrides.apply(task.scale(labels[name]), overrides.parse_settings(settings, task), task)
     return labels
 
 
@@ -156,6 +195,8 @@ class Matrix:
                 argv += [flag, str(self.options[name])]
         if self.options.get("flush_to_zero") is False:
             argv.append("--no-flush-to-zero")
+        for setting in self.options.get("settings") or []:
+            argv += ["--set", setting]
         return argv
 
     def _snapshot(self) -> dict[Path, int]:
@@ -185,8 +226,11 @@ class Matrix:
         _, path, record = max(found, key=lambda f: (f[0], str(f[1])))
         return path, record
 
+    def log_path(self, entry: dict[str, Any]) -> Path:
+        return self.path.parent / f"{self.path.stem}-logs" / f"{entry['key'].replace('/', '-')}.log"
+
     def run_one(self, entry: dict[str, Any], launch: Launcher) -> None:
-        log = self.path.parent / f"{self.path.stem}-logs" / f"{entry['key'].replace('/', '-')}.log"
+        log = self.log_path(entry)
         entry.update(status="running", error=None, log=str(log), record=None)
         self.save()
         before = self._snapshot()
@@ -195,8 +239,14 @@ class Matrix:
             code = launch(self.argv(entry), log)
         except KeyboardInterrupt:
             code = 130
-        entry["seconds"] = round(time.perf_counter() - started, 1)
         found = self._find_record(before, entry)
+        self.settle(entry, Outcome(code, found, time.perf_counter() - started), log)
+
+    def settle(self, entry: dict[str, Any], outcome: Outcome, log: Path) -> None:
+        """Write a finished run into its entry and the manifest; an interrupted one is pending again."""
+        entry["seconds"] = round(outcome.seconds, 1)
+        entry.update(outcome.extra)
+        code, found = outcome.code, outcome.found
         if code == 130 or (found and found[1].get("error") == "interrupted"):
             entry.update(status="pending", error="interrupted", record=str(found[0]) if found else None)
             self.save()
@@ -206,16 +256,22 @@ class Matrix:
             entry.update(status=record["status"], record=str(path), error=record.get("error"),
                          scale=record.get("scale", entry["scale"]))
         else:
-            entry.update(status="failed", error=_last_error(log) or f"`python -m harness run` exited {code}")
+            entry.update(status="failed", error=outcome.error or _last_error(log)
+                         or f"`python -m harness run` exited {code}")
         self.save()
 
-    def execute(self, launch: Launcher, say: Callable[[str], None]) -> dict[str, int]:
+    def execute(self, launch: Launcher, say: Callable[[str], None],
+                executor: Executor | None = None) -> dict[str, int]:
         total = len(self.runs)
+        jobs: dict[str, tuple[Job, str]] = {}
         for i, entry in enumerate(self.runs, 1):
             head = (f"[{i}/{total}] {entry['task']}/{entry['scale']} {entry['backend']} "
                     f"seed {entry['seed']} ...")
             if entry["status"] in FINISHED:
                 say(f"{head} {describe(entry)} (earlier run)\n")
+                continue
+            if executor is not None:
+                jobs[entry["key"]] = (Job(entry, self.argv(entry), self.log_path(entry)), head)
                 continue
             say(f"{head} ")
             try:
@@ -224,10 +280,35 @@ class Matrix:
                 say("interrupted\n")
                 raise
             say(f"{describe(entry)}\n")
+        if executor is not None and jobs:
+            self._hand_over(executor, jobs, say)
         counts: dict[str, int] = {}
         for entry in self.runs:
             counts[entry["status"]] = counts.get(entry["status"], 0) + 1
         return counts
+
+    def _hand_over(self, executor: Executor, jobs: dict[str, tuple[Job, str]],
+                   say: Callable[[str], None]) -> None:
+        """Give every unfinished combination to ``executor`` at once (it may run them side by side); each is
+        settled into the manifest, with its progress line, as it finishes, so a crash keeps what finished."""
+        for job, _ in jobs.values():
+            job.entry.update(status="running", error=None, log=str(job.log), record=None)
+        self.save()
+
+        def done(job: Job, outcome: Outcome) -> None:
+            self.settle(job.entry, outcome, job.log)
+            node = job.entry.get("node")
+            where = f" on node {node['id'][:8]} ({node['host']})" if node else ""
+            say(f"{jobs[job.entry['key']][1]} {describe(job.entry)}{where}\n")
+
+        try:
+            executor([job for job, _ in jobs.values()], done)
+        except KeyboardInterrupt:
+            for job, _ in jobs.values():
+                if job.entry["status"] == "running":
+                    job.entry.update(status="pending", error="interrupted")
+            self.save()
+            raise
 
 
 def _last_error(log: Path) -> str | None:
@@ -275,11 +356,13 @@ def main(args: Any, launch: Launcher | None = None, say: Callable[[str], None] |
         raise UserError(f"--epochs {args.epochs}: give a positive number of epochs")
     if args.resume and args.fresh:
         raise UserError("--resume and --fresh contradict each other; pass one")
-    scales = _scale_labels(task_names, args.scale)
+    scales = _scale_labels(task_names, args.scale, getattr(args, "settings", None) or ())
     out = Path(args.out)
     manifest = Path(args.manifest) if args.manifest else out / "matrix.json"
     options = {"tasks": task_names, "backends": backend_names, "repeats": args.repeats, "out": str(out),
                "flush_to_zero": args.flush_to_zero, **{k: getattr(args, k) for k in RUN_OPTIONS}}
+    if getattr(args, "settings", None):  # absent when empty: manifests from before --set still resume
+        options["settings"] = list(args.settings)
     matrix = Matrix(manifest, options, plan(task_names, backend_names, args.repeats, scales), out)
     previous = None if args.fresh else Matrix.read(manifest)
     if previous is not None and args.resume:
@@ -292,14 +375,24 @@ def main(args: Any, launch: Launcher | None = None, say: Callable[[str], None] |
                             "combinations finished): pass --resume to continue it, or --fresh to start over")
     elif args.resume:
         say(f"matrix: no manifest at {manifest} to resume; starting a new matrix\n")
-    out.mkdir(parents=True, exist_ok=True)
+    executor: Executor | None = None
+    if getattr(args, "executor", "local") == "ray":
+        from harness import executor_ray  # imports Ray itself, and only now
+
+        executor = executor_ray.connect(args.address, options, say)
+    elif getattr(args, "address", None):
+        raise UserError("--address names a Ray cluster: pass it with --executor ray")
+    outdir.check_writable(out)
     matrix.save()
     try:
-        counts = matrix.execute(launch, say)
+        counts = matrix.execute(launch, say, executor)
     except KeyboardInterrupt:
         say(f"matrix: interrupted; finished runs are kept in {manifest}: continue with the same command "
             "and --resume\n")
         raise
+    finally:
+        if executor is not None:
+            executor.close()
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     say(f"matrix: {len(matrix.runs)} runs: {summary}; manifest {manifest}\n")
     if not args.no_report:

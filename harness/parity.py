@@ -46,12 +46,16 @@ def parity_spec(task: str, scale: str, cell: str | None, optim: dict[str, Any] |
     """The task's model at ``scale`` with every dropout off (and ``cell`` swapped in), trained by
     ``optim`` (``optimizer``: sgd, adam or rmsprop, default sgd; ``clip_norm``, ``weight_decay``,
     ``adam_eps``, ``rms_eps``, ``centered``, ``momentum`` as the recipe fields; the task's own forms by
-    default)."""
-    s = tasks.get(task).scale(scale)
+    default; ``settings``: ``--set KEY=VALUE`` overrides of the scale, applied first)."""
+    from harness import overrides
+
+    the_task = tasks.get(task)
+    optim = dict(optim or {})
+    s = overrides.apply(the_task.scale(scale), overrides.parse_settings(optim.pop("settings", []), the_task),
+                        the_task)
     spec = replace(s.model, embed_dropout=0.0, input_dropout=0.0, recurrent_dropout=0.0, layer_dropout=0.0,
                    head=tuple(layer for layer in s.model.head if isinstance(layer, Dense)),
                    cell=cell or s.model.cell)
-    optim = dict(optim or {})
     name = optim.pop("optimizer", "sgd")
     settings = {"momentum": 0.0, "weight_decay": 0.0, "clip_norm": None, **OPTIMIZER_DEFAULTS[name], **optim}
     recipe = replace(s.recipe, optimizer=name, sampling="random", **settings)
@@ -166,7 +170,8 @@ def run(task: str, backend_names: list[str], scale: str = "smoke", cells: list[s
         ) -> tuple[str, bool]:
     """The parity table for every cell kind, and whether every comparison is within tolerance."""
     out, all_ok = [], True
-    for cell in cells or [tasks.get(task).scale(scale).model.cell]:
+    shown = "".join(f" {s}" for s in (optim or {}).get("settings", []))
+    for cell in cells or [parity_spec(task, scale, None, optim)[0].cell]:
         spec, recipe = parity_spec(task, scale, cell, optim)
         weights = canonical.init(spec, seed)
         x, y = fixed_batch(spec, min(recipe.batch_size, 16), seed)
@@ -181,7 +186,6 @@ def run(task: str, backend_names: list[str], scale: str = "smoke", cells: list[s
         table = tabulate([(a, b, f"{f:.2e}", f"{loss:.2e}", s) for a, b, f, loss, s in rows],
                          headers=("", "vs", "forward max|diff|", "loss max|diff|", ""),
                          tablefmt="simple_outline")
-        out.append(f"{task}/{scale} cell={cell}: {steps} steps of {describe_optim(recipe)}, batch {x.shape}, "
-                   f"forward tol "
-                   f"{FORWARD_TOL:g}, loss tol {TRAIN_TOL:g}\n{table}")
+        out.append(f"{task}/{scale}{shown} cell={cell}: {steps} steps of {describe_optim(recipe)}, "
+                   f"batch {x.shape}, forward tol {FORWARD_TOL:g}, loss tol {TRAIN_TOL:g}\n{table}")
     return "\n\n".join(out), all_ok

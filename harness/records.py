@@ -8,8 +8,10 @@ Schema ``rnnbench.run/1`` (see README, "Result records"): ``schema``, ``run_id``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,31 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
+def claim(folder: Path, run_id: str) -> tuple[str, Path]:
+    """A record name no other run has: ``run_id``, or ``run_id-2``, ``-3``... when a run of the same task,
+    backend and seed started in the same second (here or in another process). The name is held by an
+    exclusively created ``.<name>.claim`` file until :func:`release`; a record already there is never
+    replaced."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        name = run_id if n == 1 else f"{run_id}-{n}"
+        path = folder / f"{name}.json"
+        if path.exists():
+            continue
+        try:
+            os.close(os.open(folder / f".{name}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue
+        return name, path
+    raise RuntimeError(f"no free record name for {run_id} in {folder}")
+
+
+def release(path: Path) -> None:
+    """Drop the claim of a record name once the record is written."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path.parent / f".{path.stem}.claim")
+
+
 def load(path: Path) -> dict[str, Any]:
     with open(path) as f:
         record = json.load(f)
@@ -74,13 +101,19 @@ def load(path: Path) -> dict[str, Any]:
     return record
 
 
-def load_all(folder: Path) -> list[dict[str, Any]]:
-    """Every valid record under ``folder`` (recursively), oldest first; unreadable files are skipped."""
+def load_all(folder: Path, warn: bool = False) -> list[dict[str, Any]]:
+    """Every valid record under ``folder`` (recursively), oldest first. Other JSON documents (manifests,
+    bench records) are passed over; with ``warn``, a file that cannot be read or is not valid JSON is
+    named on stderr, so a damaged record is never dropped unnoticed."""
     records = []
     for path in sorted(Path(folder).rglob("*.json")):
         try:
             record = load(path)
-        except (OSError, ValueError):
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if warn:
+                print(f"rnnbench: warning: skipped {path}: not a readable JSON file ({exc})", file=sys.stderr)
+            continue
+        except ValueError:
             continue
         record["_path"] = str(path)
         records.append(record)

@@ -120,10 +120,15 @@ class Comparison:
 
 
 def scale_label(r: dict[str, Any]) -> str:
-    """The scale, with the cell kind or sampling a run overrode (``names / full cell=lstm``): such runs
-    train another model and are compared apart."""
-    options = dig(r, "config", "options", default={}) or {}
-    return r["scale"] + "".join(f" {k}={options[k]}" for k in ("cell", "sampling") if options.get(k))
+    """The scale, with what a run overrode (``names / full cell=lstm``, ``imdb / full hidden_size=64
+    maxlen=120``): such runs train another model, or on other data, and are compared apart. The number
+    of epochs is not named here: it is a column of the comparison's key."""
+    changed = dig(r, "config", "overrides", default=None)
+    if changed is None:  # records from before overrides: the cell kind and sampling options
+        options = dig(r, "config", "options", default={}) or {}
+        return r["scale"] + "".join(f" {k}={options[k]}" for k in ("cell", "sampling") if options.get(k))
+    return r["scale"] + "".join(f" {k.split('.', 1)[1]}={v}" for k, v in changed.items()
+                                if k != "recipe.epochs")
 
 
 def group(recs: list[dict[str, Any]]) -> list[Comparison]:
@@ -317,7 +322,7 @@ _NOTES = (
 
 def build(runs: Path, out: Path) -> Report:
     """Tables and plots (written to ``out``) from the records under ``runs``."""
-    comps = group(records.load_all(runs))
+    comps = group(records.load_all(runs, warn=True))
     out.mkdir(parents=True, exist_ok=True)
     images = [plots.draw(comp, out) for comp in comps]
     return Report(comps, [table(c) for c in comps], images, unrecorded(runs), runs)

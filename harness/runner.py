@@ -10,7 +10,7 @@ import os
 import resource
 import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import backends
 import tasks
 from backends import canonical
 from backends.base import Adapter, BackendError
-from harness import environment, ftz, metrics, records, threads
+from harness import environment, ftz, metrics, overrides, records, threads
 from harness.errors import Diverged, UserError
 from harness.timing import Stopwatch, spread
 from tasks.base import Scale, Split, Task
@@ -48,6 +48,7 @@ class RunOptions:
     sampling: str | None = None
     cell: str | None = None
     threads: int | None = None  # None: the cores this process may use (harness.threads)
+    settings: list[str] = field(default_factory=list)  # ``KEY=VALUE`` overrides (``--set``, ``--config``)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -138,7 +139,8 @@ class Trainer:
         if not np.all(np.isfinite(values)):
             raise Diverged(
                 f"{what} became {values[~np.isfinite(values)][0]} in epoch {epoch + 1}: the run diverged; "
-                "try a lower learning rate (--lr) or gradient clipping, or fp32 precision"
+                f"try a lower learning rate (--set recipe.lr={self.recipe.lr / 10:g}) or gradient clipping "
+                f"(--set recipe.clip_norm=1.0), or fp32 precision"
             )
 
     def train(self, train: Split, val: Split) -> None:
@@ -256,19 +258,14 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
         scale = task.scale(opts.scale or task.default_scale)
     except KeyError as exc:
         raise UserError(exc.args[0]) from None
-    if opts.epochs is not None:
-        if opts.epochs < 1:
-            raise UserError(f"--epochs {opts.epochs}: give a positive number of epochs")
-        scale = scale.with_epochs(opts.epochs)
-    if opts.sampling is not None:
-        if opts.sampling not in SAMPLING:
-            raise UserError(f"--sampling {opts.sampling!r}: choose one of {', '.join(SAMPLING)}")
-        scale = replace(scale, recipe=replace(scale.recipe, sampling=opts.sampling))
-    if opts.cell is not None:
-        try:
-            scale = replace(scale, model=replace(scale.model, cell=opts.cell))
-        except ValueError as exc:
-            raise UserError(f"--cell {opts.cell!r}: {exc}") from None
+    if opts.epochs is not None and opts.epochs < 1:
+        raise UserError(f"--epochs {opts.epochs}: give a positive number of epochs")
+    if opts.sampling is not None and opts.sampling not in SAMPLING:
+        raise UserError(f"--sampling {opts.sampling!r}: choose one of {', '.join(SAMPLING)}")
+    # the shorthands first, so that an explicit --set of the same key wins
+    settings = overrides.shorthands(opts.epochs, opts.cell, opts.sampling) + list(opts.settings)
+    changed = overrides.parse_settings(settings, task)
+    scale = overrides.apply(scale, changed, task)
     if opts.init != "canonical":
         raise UserError(f"--init {opts.init!r}: only 'canonical' (weights drawn once in NumPy) is supported")
 
@@ -280,9 +277,11 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
     except DataError as exc:
         raise UserError(str(exc)) from None
     data_s = time.perf_counter() - t
-    if opts.sampling is not None and dataset.info.get("sampling") != opts.sampling:
-        raise UserError(f"--sampling applies to language-model tasks (such as lyrics or ptb), whose data "
-                        f"is laid out for it; {task.name} has independent examples: drop the option")
+    sampling = changed.get("recipe.sampling")
+    if sampling is not None and dataset.info.get("sampling") != sampling:
+        raise UserError(f"--sampling (recipe.sampling) applies to language-model tasks (such as lyrics or "
+                        f"ptb), whose data is laid out for it; {task.name} has independent examples: drop "
+                        "the option")
     try:
         adapter = backends.create(info, opts.device, opts.precision)
         adapter.set_threads(n_threads)
@@ -296,9 +295,8 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
     described = adapter.describe()
     device = "cpu" if described.get("device", "cpu") == "cpu" else "gpu"
     started = datetime.now(timezone.utc)
-    variant = f"-{opts.cell}" if opts.cell else ""
-    run_id = f"{task.name}-{scale.name}{variant}-{info.name}-{device}-s{opts.seed}-{started:%Y%m%dT%H%M%S}"
-    path = Path(opts.out) / f"{run_id}.json"
+    run_id, path = records.claim(Path(opts.out), f"{task.name}-{scale.name}{_variant(changed)}-{info.name}-"
+                                 f"{device}-s{opts.seed}-{started:%Y%m%dT%H%M%S}")
     record: dict[str, Any] = {
         "schema": records.SCHEMA, "run_id": run_id, "task": task.name, "backend": info.name,
         "scale": scale.name, "seed": opts.seed, "status": "failed", "error": None,
@@ -307,7 +305,8 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
             "model": scale.model.to_dict(), "recipe": scale.recipe.to_dict(), "data": dataset.info,
             "options": {"device": opts.device, "precision": opts.precision, "init": opts.init,
                         "epochs": scale.recipe.epochs, "flush_to_zero": opts.flush_to_zero,
-                        "cell": opts.cell, "sampling": opts.sampling, "threads": n_threads},
+                        "cell": changed.get("model.cell"), "sampling": sampling, "threads": n_threads},
+            "overrides": changed,
             "splits": {"train": len(dataset.train), "val": len(dataset.val), "test": len(dataset.test),
                        "held_out": task.held_out},
             "param_count": canonical.param_count(scale.model),
@@ -351,7 +350,24 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
         record["memory"] = {"peak_host_bytes": _peak_host_bytes(),
                             "peak_device_bytes": adapter.peak_device_memory()}
         records.write_atomic(path, record)
+        records.release(path)
     return record, path
+
+
+def _variant(changed: dict[str, Any]) -> str:
+    """The part of a run id that keeps overridden runs apart: ``-lstm`` for a cell kind alone, else the
+    settings (``-hidden_size=64+maxlen=120``), or a hash of them when that is too long for a file name."""
+    shown = {k: v for k, v in changed.items() if k != "recipe.epochs"}  # the record's options say it
+    if not shown:
+        return ""
+    if list(shown) == ["model.cell"]:
+        return f"-{shown['model.cell']}"
+    text = overrides.label(shown, "+").replace("/", "_")
+    if len(text) > 60:
+        import hashlib
+
+        text = "o" + hashlib.sha256(text.encode()).hexdigest()[:10]
+    return f"-{text}"
 
 
 def _finish(record: dict[str, Any], trainer: Trainer, dataset: Any, task: Task, scale: Scale) -> None:

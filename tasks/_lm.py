@@ -58,6 +58,9 @@ def layout(ids: np.ndarray, steps: int, sampling: str, batch_size: int, held_out
 
     return Split(arrange(x), arrange(y), stream_batch=batch_size)
 
+# The data options of a character LM: window length and a cut of the corpus (``--set data.limit=20000``).
+CHAR_DATA_OPTIONS: dict[str, type] = {"steps": int, "limit": int}
+
 
 def char_dataset(text: str, scale: Scale, source: dict[str, Any], val_fraction: float = 0.1,
                  test_fraction: float = 0.1) -> Dataset:

@@ -86,4 +86,5 @@ TASK = Task(
     load=load,
     seq_len=IN_LEN,
     extra_metrics=("token_accuracy",),
+    data_options={"samples": int},
 )

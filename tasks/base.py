@@ -100,6 +100,11 @@ class Task:
     # Input length of a typical example where the scale's data options (``maxlen``, ``steps``) do not say
     # it: the bench feeds synthetic batches of this length (``Task.seq_len_of``).
     seq_len: int = 0
+    # The scale data options a user may change (``--set data.maxlen=120``), with their types; the cache key
+    # of derived arrays includes them.
+    data_options: dict[str, type] = field(default_factory=dict)
+    # The model fields that follow from the data options (IMDB: the vocabulary is ``num_words`` ids).
+    data_derived: Callable[[Scale], Scale] | None = None
 
     def seq_len_of(self, scale: Scale) -> int:
         """The input length of ``scale``'s examples: its ``maxlen`` or ``steps`` data option, else the

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import urllib.request
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,8 +147,11 @@ def load_arrays(path: Path) -> dict[str, Any] | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError):
-        return None  # a damaged cache entry is rebuilt, not trusted
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        # a cache is disposable: a damaged entry is rebuilt, not trusted
+        print(f"rnnbench: warning: the cached arrays {path} are damaged ({type(exc).__name__}: {exc}); "
+              "rebuilding them", file=sys.stderr, flush=True)
+        return None
 
 
 def fetch(folder: str, file: DataFile, url: str, data_dir: Path | None, cache: Path) -> Path:

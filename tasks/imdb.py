@@ -189,4 +189,6 @@ TASK = Task(
                       _SEED_MODEL, _SEED_RECIPE, _SEED_DATA),
     },
     load=load,
+    data_options={"num_words": int, "maxlen": int, "train_limit": int, "test_limit": int},
+    data_derived=lambda s: replace(s, model=replace(s.model, vocab_size=s.data["num_words"])),
 )

@@ -57,4 +57,5 @@ TASK = Task(
     scales=SCALES,
     load=load,
     encode=_lm.encode_chars,
+    data_options=_lm.CHAR_DATA_OPTIONS,
 )

@@ -151,4 +151,5 @@ TASK = Task(
     load=load,
     seq_len=NAME_LEN,
     encode=encode,
+    data_options={"limit": int},
 )

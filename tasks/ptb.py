@@ -77,4 +77,5 @@ TASK = Task(
     load=load,
     seq_len=STEPS,
     encode=_lm.encode_words,
+    data_options={"limit": int},
 )

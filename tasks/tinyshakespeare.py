@@ -39,4 +39,5 @@ TASK = Task(
     ),
     load=load,
     encode=_lm.encode_chars,
+    data_options=_lm.CHAR_DATA_OPTIONS,
 )

@@ -25,7 +25,7 @@ def harness(*args: str) -> subprocess.CompletedProcess:
      "task 'imdb' has no scale 'huge'; choose one of: smoke, full, seed"),
     (["run", "--task", "imdb", "--backend", "torch", "--bogus"], "unrecognized arguments: --bogus"),
     (["run", "--task", "imdb", "--backend", "torch", "--device", "tpu"], "invalid choice: 'tpu'"),
-    (["run", "--task", "imdb"], "the following arguments are required: --backend"),
+    (["run", "--task", "imdb"], "give --backend (or `backend = ...` in a --config file)"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["parity", "--task", "imdb", "--backends", "torch,nope"], "unknown backend(s) nope; choose from: "),
     (["parity", "--task", "nope", "--backends", "torch"], "unknown task 'nope'"),
@@ -54,11 +54,29 @@ def test_list_shows_tasks_scales_targets_and_backends():
     assert "torch" in result.stdout and "importable here" in result.stdout
 
 
-def test_missing_tox_is_explained(monkeypatch):
-    monkeypatch.delenv(dispatch.IN_TOX, raising=False)
+def test_missing_tox_is_installed_privately_once(monkeypatch, tmp_path, capsys):
+    """A machine with Python alone: the harness puts tox into a virtual environment of its own."""
+    monkeypatch.setattr(dispatch, "BOOTSTRAP", tmp_path / "boot")
     monkeypatch.setattr(dispatch.shutil, "which", lambda name: None)
     monkeypatch.setattr(dispatch.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(UserError, match="tox is not installed.*pip install tox"):
+    calls = []
+    monkeypatch.setattr(dispatch.subprocess, "run",
+                        lambda cmd, **k: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0, "", ""))
+    python = str(tmp_path / "boot" / "bin" / "python")
+    assert dispatch._tox() == [python, "-m", "tox"]
+    assert calls == [[sys.executable, "-m", "venv", str(tmp_path / "boot")],
+                     [python, "-m", "pip", "install", "--quiet", "tox>=4"]]
+    assert f"tox is not installed; installing it once into {tmp_path / 'boot'}" in capsys.readouterr().err
+
+
+def test_missing_tox_that_cannot_be_installed_is_explained(monkeypatch, tmp_path):
+    monkeypatch.delenv(dispatch.IN_TOX, raising=False)
+    monkeypatch.setattr(dispatch, "BOOTSTRAP", tmp_path / "boot")
+    monkeypatch.setattr(dispatch.shutil, "which", lambda name: None)
+    monkeypatch.setattr(dispatch.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(dispatch.subprocess, "run",
+                        lambda cmd, **k: subprocess.CompletedProcess(cmd, 1, "", ""))
+    with pytest.raises(UserError, match="tox is not installed, and installing it into .* failed"):
         dispatch.run_in_tox("torch", ["run"], ["torch"])
 
 

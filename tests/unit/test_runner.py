@@ -61,7 +61,7 @@ def test_epochs_override_and_bad_epochs(scripted, tmp_path):
 
 
 def test_sampling_option_is_refused_for_tasks_without_a_stream_layout(scripted, tmp_path):
-    with pytest.raises(runner.UserError, match="--sampling applies to language-model tasks"):
+    with pytest.raises(runner.UserError, match=r"--sampling \(recipe.sampling\) applies to language-model"):
         runner.run(runner.RunOptions("synthetic", "scripted", sampling="consecutive", out=str(tmp_path),
                                      progress=False))
     with pytest.raises(runner.UserError, match="--sampling 'sideways'"):
