@@ -271,6 +271,11 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
 
     n_threads = threads.apply(opts.threads)  # before any framework import: OpenMP reads it once
     ftz.set_flush_to_zero(opts.flush_to_zero)  # before any framework import, so its threads inherit it
+    try:  # the device first: a missing GPU is an error before the data is read
+        adapter = backends.create(info, opts.device, opts.precision)
+        adapter.set_threads(n_threads)
+    except BackendError as exc:
+        raise UserError(str(exc)) from None
     t = time.perf_counter()
     try:
         dataset = task.load(scale, opts.data_dir, opts.cache_dir)
@@ -283,8 +288,6 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
                         f"ptb), whose data is laid out for it; {task.name} has independent examples: drop "
                         "the option")
     try:
-        adapter = backends.create(info, opts.device, opts.precision)
-        adapter.set_threads(n_threads)
         t = time.perf_counter()
         adapter.build(scale.model, scale.recipe, opts.seed)
         adapter.set_weights(canonical.init(scale.model, opts.seed))

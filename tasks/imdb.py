@@ -95,14 +95,21 @@ def _raw_reviews(data_dir: Path | None, cache_dir: Path) -> tuple[Callable[[], d
     return (lambda: _read_archive(archive)), {"source": "upstream", "sha256": [UPSTREAM.sha256]}
 
 
-def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = None) -> Dataset:
-    """Tokenised splits for ``scale``, cached by configuration so a second run starts in seconds."""
-    opts = scale.data
+def cache_entry(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = None
+                ) -> tuple[Path, Callable[[], dict[str, Reviews]], dict]:
+    """Where ``scale``'s tokenised arrays are cached (the key holds every data option and the source's
+    sha256), a reader of the raw reviews, and the source's description."""
     cache = data.cache_dir(cache_dir)
     reader, source = _raw_reviews(data.data_dir(data_dir), cache)
     key = data.cache_key(task="imdb", v=TOKENIZER_VERSION, val=VAL_FRACTION, seed=SPLIT_SEED,
-                         sha=source["sha256"], **opts)
-    path = cache / "imdb" / f"{key}.npz"
+                         sha=source["sha256"], **scale.data)
+    return cache / "imdb" / f"{key}.npz", reader, source
+
+
+def load(scale: Scale, data_dir: Path | None = None, cache_dir: Path | None = None) -> Dataset:
+    """Tokenised splits for ``scale``, cached by configuration so a second run starts in seconds."""
+    opts = scale.data
+    path, reader, source = cache_entry(scale, data_dir, cache_dir)
     arrays = data.load_arrays(path)
     if arrays is None:
         print("rnnbench: tokenising IMDB (cached for later runs)...", flush=True)
