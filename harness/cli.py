@@ -121,6 +121,7 @@ def build_parser() -> Parser:
     for name in ("--task", "--scale", "--cell", "--backend", "--weights", "--batch", "--result", "--optim"):
         worker.add_argument(name, required=True)
     worker.add_argument("--steps", type=int, required=True)
+    worker.add_argument("--device", choices=("auto", "cpu", "gpu"), default="cpu")
 
     matrix = sub.add_parser("matrix", help="every task x backend x seed, one subprocess per run, resumable")
     matrix.add_argument("--tasks", help=f"comma-separated (default: all: {','.join(tasks.all_names())})")
@@ -168,6 +169,42 @@ def build_parser() -> Parser:
     bench_worker.add_argument("--precision", default="fp32")
     bench_worker.add_argument("--threads", type=int, required=True)
     bench_worker.add_argument("--no-flush-to-zero", dest="flush_to_zero", action="store_false")
+
+    doctor = sub.add_parser("doctor", help="the GPU paths checked end to end in one time-boxed command: "
+                                           "environment, parity, every task's smoke scale, the bench")
+    doctor.add_argument("--device", choices=("cpu", "gpu"), default="gpu",
+                        help="gpu (default; no GPU is a one-line error), or cpu: the same check on a CPU")
+    doctor.add_argument("--out", default="results/doctor", help="folder for its records")
+    doctor.add_argument("--budget-s", type=float, default=480.0,
+                        help="seconds for the whole check (default 480); what no longer fits is skipped")
+    doctor.add_argument("--backends", help=f"comma-separated (default: all: {','.join(backends.names())})")
+    doctor.add_argument("--tasks", help="smoke tasks, comma-separated (default: all, imdb and ptb first)")
+    doctor.add_argument("--precisions", default="fp32,bf16,fp16",
+                        help="smoke and bench precisions (default: fp32,bf16,fp16; fp16 where offered)")
+    doctor.add_argument("--epochs", type=int, default=1, help="epochs of each smoke run (default 1)")
+    doctor.add_argument("--parity-steps", type=int, default=5, help="training steps compared (default 5)")
+    doctor.add_argument("--bench-scale", default="full", help="the bench's imdb and ptb scale (default full)")
+    doctor.add_argument("--bench-steps", type=int, default=10, help="timed bench steps (default 10)")
+    doctor.add_argument("--bench-repeats", type=int, default=2, help="bench repeats (default 2)")
+    doctor.add_argument("--jobs", type=int, help="processes side by side in a phase, never in the bench "
+                                                 "(default: 1 on a CPU, up to 4 on a GPU)")
+    doctor.add_argument("--tox", dest="tox", action="store_true", default=None,
+                        help="run a backend this Python lacks in its tox environment (default with cpu)")
+    doctor.add_argument("--no-tox", dest="tox", action="store_false",
+                        help="only this Python: a backend it lacks is not available (default with gpu)")
+    doctor.add_argument("--data-dir", help="local dataset mirror (default: $RNNBENCH_DATA_DIR)")
+    doctor.add_argument("--cache-dir", help="download and tokenisation cache")
+    probe = sub.add_parser("doctor-probe", help=argparse.SUPPRESS)
+    for name in ("--backend", "--device", "--result"):
+        probe.add_argument(name, required=True)
+    dw = sub.add_parser("doctor-worker", help=argparse.SUPPRESS)
+    for name in ("--backend", "--device", "--precision", "--tasks", "--out", "--result"):
+        dw.add_argument(name, required=True)
+    dw.add_argument("--epochs", type=int, required=True)
+    dw.add_argument("--deadline", type=float, required=True, help="a time.time() after which no task starts")
+    dw.add_argument("--threads", type=int)
+    dw.add_argument("--data-dir")
+    dw.add_argument("--cache-dir")
 
     report = sub.add_parser("report", help="tables, plots and an HTML page from result records")
     report.add_argument("--runs", default="results/runs", help="folder of result records")
@@ -335,6 +372,23 @@ def _bench_worker(args: argparse.Namespace) -> int:
     return bench_worker.serve(args.backend, args.device, args.precision, args.threads, args.flush_to_zero)
 
 
+def _doctor(args: argparse.Namespace, argv: list[str]) -> int:
+    """``doctor`` (the core environment: it starts every backend in its own process) and its workers
+    (``doctor-probe``, ``doctor-worker``: run by the backend's Python, which the doctor picks)."""
+    if args.command == "doctor":
+        lacking = dispatch.missing(dispatch.CORE_MODULES)
+        if lacking:
+            return dispatch.run_in_tox("report", argv, lacking)
+        from harness import doctor
+
+        return doctor.main(args)
+    from harness import doctor_worker
+
+    if args.command == "doctor-probe":
+        return doctor_worker.run_probe(args.backend, args.device, args.result)
+    return doctor_worker.run_smoke(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if os.environ.get("RNNBENCH_CWD"):  # re-run inside a tox environment: paths are the caller's
@@ -359,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(args, argv)
         if args.command == "bench-worker":
             return _bench_worker(args)
+        if args.command in ("doctor", "doctor-probe", "doctor-worker"):
+            return _doctor(args, argv)
         if args.command == "matrix":
             from harness import matrix  # standard library only: each run finds its own environment
 

@@ -93,15 +93,17 @@ def fixed_batch(spec: ModelSpec, batch_size: int, seed: int, seq_len: int = SEQ_
 
 
 def worker(backend: str, spec: ModelSpec, recipe: Recipe, weights: dict[str, np.ndarray], x: np.ndarray,
-           y: np.ndarray, steps: int) -> dict[str, np.ndarray]:
-    """What one backend computes from the shared weights and batch."""
-    adapter = backends.create(backends.get(backend), device="cpu")
+           y: np.ndarray, steps: int, device: str = "cpu") -> dict[str, np.ndarray]:
+    """What one backend computes from the shared weights and batch on ``device``, and what ran
+    (``describe``, its ``describe()`` as JSON: the doctor checks the kernel path)."""
+    adapter = backends.create(backends.get(backend), device=device)
     adapter.build(spec, recipe, seed=0)
     adapter.set_weights(weights)
     forward = adapter.predict(x)
     losses = adapter.losses([adapter.train_step(x, y) for _ in range(steps)])
     final = adapter.get_weights()
-    return {"forward": forward, "losses": losses, **{f"w:{k}": v for k, v in final.items()}}
+    return {"forward": forward, "losses": losses, **{f"w:{k}": v for k, v in final.items()},
+            "describe": np.array(json.dumps(adapter.describe(), default=str))}
 
 
 def run_worker(args: Any) -> int:
@@ -110,7 +112,8 @@ def run_worker(args: Any) -> int:
     weights = canonical.load(args.weights)
     with np.load(args.batch) as b:
         x, y = b["x"], b["y"]
-    np.savez(args.result, **worker(args.backend, spec, recipe, weights, x, y, args.steps))
+    np.savez(args.result, **worker(args.backend, spec, recipe, weights, x, y, args.steps,
+                                   getattr(args, "device", "cpu")))
     return 0
 
 
