@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,6 +105,10 @@ def main(which: str, out: Path) -> None:
     finally:
         (out / "scenario.json").write_text(json.dumps(result, indent=1))
         cluster.shutdown()
+        shutil.rmtree(os.environ["RAY_TMPDIR"], ignore_errors=True)
+        if result.get("killed_run"):  # the killed attempt's scratch folder, which its task never removed
+            killed = result["killed_run"]
+            shutil.rmtree(Path(killed[killed.index("--out") + 1]).parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
