@@ -125,7 +125,7 @@ class RayExecutor:
         import ray
 
         self.ray, self.say = ray, say
-        where = address or "a new local cluster"
+        where = f"at {address}" if address else "(a new local one of this machine)"
         try:
             if address:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
@@ -136,7 +136,7 @@ class RayExecutor:
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, its own
             with contextlib.suppress(Exception):
                 ray.shutdown()
-            raise UserError(f"cannot join the Ray cluster at {where}: {_first_line(exc)}") from None
+            raise UserError(f"cannot join the Ray cluster {where}: {_first_line(exc)}") from None
         self.nodes = nodes
         self.request, self.threads = plan_resources(options, nodes)
         self.device_gpu = options.get("device") == "gpu"

@@ -49,7 +49,7 @@ def run_records(runs: Path) -> list[dict]:
 def test_a_smoke_matrix_runs_on_both_nodes_and_its_records_match_the_local_executors(tmp_path):
     seen = scenario("two-nodes", tmp_path)
     assert seen["rc"] == 0, seen["stdout"] + seen["stderr"][-3000:]
-    said = f"Ray cluster {seen['address']}: 2 nodes, 2 CPUs, 0 GPUs; each run asks for 1 CPU"
+    said = f"Ray cluster at {seen['address']}: 2 nodes, 2 CPUs, 0 GPUs; each run asks for 1 CPU"
     assert said in seen["stdout"]
     runs = tmp_path / "runs"
     manifest = json.loads((runs / "matrix.json").read_text())
