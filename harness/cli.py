@@ -182,8 +182,11 @@ def build_parser() -> Parser:
     doctor.add_argument("--precisions", default="fp32,bf16,fp16",
                         help="smoke and bench precisions (default: fp32,bf16,fp16; fp16 where offered)")
     doctor.add_argument("--epochs", type=int, default=1, help="epochs of each smoke run (default 1)")
+    doctor.add_argument("--parity-cells", default="rnn,gru,lstm", help="cells of the parity check (default: "
+                                                                      "rnn,gru,lstm)")
     doctor.add_argument("--parity-steps", type=int, default=5, help="training steps compared (default 5)")
-    doctor.add_argument("--bench-scale", default="full", help="the bench's imdb and ptb scale (default full)")
+    doctor.add_argument("--bench-tasks", default="imdb,ptb", help="tasks of the bench (default: imdb,ptb)")
+    doctor.add_argument("--bench-scale", default="full", help="the bench tasks' scale (default full)")
     doctor.add_argument("--bench-steps", type=int, default=10, help="timed bench steps (default 10)")
     doctor.add_argument("--bench-repeats", type=int, default=2, help="bench repeats (default 2)")
     doctor.add_argument("--jobs", type=int, help="processes side by side in a phase, never in the bench "
@@ -197,6 +200,7 @@ def build_parser() -> Parser:
     probe = sub.add_parser("doctor-probe", help=argparse.SUPPRESS)
     for name in ("--backend", "--device", "--result"):
         probe.add_argument(name, required=True)
+    probe.add_argument("--precisions", default="fp32,bf16,fp16")
     dw = sub.add_parser("doctor-worker", help=argparse.SUPPRESS)
     for name in ("--backend", "--device", "--precision", "--tasks", "--out", "--result"):
         dw.add_argument(name, required=True)
@@ -385,7 +389,7 @@ def _doctor(args: argparse.Namespace, argv: list[str]) -> int:
     from harness import doctor_worker
 
     if args.command == "doctor-probe":
-        return doctor_worker.run_probe(args.backend, args.device, args.result)
+        return doctor_worker.run_probe(args.backend, args.device, args.result, args.precisions)
     return doctor_worker.run_smoke(args)
 
 

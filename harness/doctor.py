@@ -384,8 +384,9 @@ class Doctor:
         if python is not None:
             self.pythons[name] = python
             result = self.out / "logs" / f"probe-{name}.json"
-            code = self.launch(python, ["doctor-probe", "--backend", name, "--device", self.opts.device,
-                                        "--result", str(result)], self._timeout(seconds, "probe"),
+            argv = ["doctor-probe", "--backend", name, "--device", self.opts.device, "--result", str(result),
+                    "--precisions", ",".join(self.opts.precisions)]
+            code = self.launch(python, argv, self._timeout(seconds, "probe"),
                                self.log(f"probe-{name}"), self.env())
             try:
                 self.probes[name] = json.loads(result.read_text())
@@ -676,7 +677,9 @@ def options_from_args(args: Any) -> Options:
         if value <= 0:
             raise UserError(f"{flag} {value}: give a positive number")
     precisions = tuple(parse_names(args.precisions, ("fp32", "bf16", "fp16"), "precision"))
-    for name in Options.bench_tasks:
+    cells = tuple(parse_names(args.parity_cells, ("rnn", "gru", "lstm"), "cell"))
+    bench_tasks = tuple(parse_names(args.bench_tasks, tasks.all_names(), "task"))
+    for name in bench_tasks:
         try:
             tasks.get(name).scale(args.bench_scale)
         except KeyError as exc:
@@ -686,7 +689,8 @@ def options_from_args(args: Any) -> Options:
         device=args.device, out=Path(args.out), budget_s=float(args.budget_s),
         backends=parse_names(args.backends, backends.names(), "backend") if args.backends else [],
         tasks=parse_names(args.tasks, tasks.all_names(), "task") if args.tasks else [],
-        precisions=precisions, epochs=args.epochs, parity_steps=args.parity_steps,
+        precisions=precisions, epochs=args.epochs, parity_cells=cells, parity_steps=args.parity_steps,
+        bench_tasks=bench_tasks,
         bench_scale=args.bench_scale, bench_steps=args.bench_steps, bench_warmup=min(2, args.bench_steps),
         bench_repeats=args.bench_repeats,
         data_dir=args.data_dir or os.environ.get("RNNBENCH_DATA_DIR"), cache_dir=args.cache_dir,

@@ -82,11 +82,11 @@ def framework_build(requires: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def probe(backend: str, device: str) -> dict[str, Any]:
+def probe(backend: str, device: str, precisions: tuple[str, ...] = PRECISIONS) -> dict[str, Any]:
     """Whether ``backend`` runs a tiny LSTM on ``device`` (one training step and a forward pass, finite),
-    in each precision; with its versions, device and kernel path. A framework that is missing, or that
-    the adapter refuses for the device (no CUDA build, no GPU seen), is ``not available``; one that is
-    there and crashes is ``failed``."""
+    in fp32 and each of ``precisions``; with its versions, device and kernel path. A framework that is
+    missing, or that the adapter refuses for the device (no CUDA build, no GPU seen), is ``not
+    available``; one that is there and crashes is ``failed``."""
     import numpy as np
 
     from backends import canonical
@@ -105,7 +105,7 @@ def probe(backend: str, device: str) -> dict[str, Any]:
     spec = ModelSpec(cell="lstm", vocab_size=11, embed_dim=4, hidden_size=8, head=(Dense(3),))
     recipe = Recipe(optimizer="sgd", lr=0.1, batch_size=4, epochs=1)
     x, y = fixed_batch(spec, 4, 0, seq_len=6)
-    for precision in PRECISIONS:
+    for precision in [p for p in PRECISIONS if p == "fp32" or p in precisions]:
         try:
             adapter = backends.create(info, device, precision)
             adapter.build(spec, recipe, 0)
@@ -138,9 +138,9 @@ def probe(backend: str, device: str) -> dict[str, Any]:
     return result
 
 
-def run_probe(backend: str, device: str, result_path: str) -> int:
+def run_probe(backend: str, device: str, result_path: str, precisions: str = ",".join(PRECISIONS)) -> int:
     """``doctor-probe``: the probe's answer, written atomically to ``result_path``."""
-    records.dump_atomic(Path(result_path), probe(backend, device))
+    records.dump_atomic(Path(result_path), probe(backend, device, tuple(precisions.split(","))))
     return 0
 
 

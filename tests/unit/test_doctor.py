@@ -197,7 +197,7 @@ def test_kernel_check_wants_the_gpu_and_cudnn_where_promised(backend, described,
 
 def test_cpu_check_writes_every_record_and_parses(fakes, tmp_path):
     calls: list = []
-    d, summary = run(tmp_path, calls)
+    d, summary = run(tmp_path, calls, precisions=("fp32", "bf16", "fp16"))
     out = d.out
     assert summary["status"] == "ok" and summary["finished"]
     rows = by_step(summary)
@@ -223,6 +223,8 @@ def test_cpu_check_writes_every_record_and_parses(fakes, tmp_path):
     assert probe["precisions"]["fp32"] == "ok"
     assert probe["precisions"]["fp16"].startswith("refused: --precision fp16 needs a GPU")
     assert env["host"]["cpu_count"] >= 1 and env["nvidia_smi"]["found"] is False
+    # fp16 is not offered on a CPU: said so, not run, no failure
+    assert rows[("smoke fp16", "good")]["status"] == "not available"
     # every process had a time limit, and workers ran in the order of importance
     assert [c[0] for c in calls] == ["doctor-probe", *["parity-worker"] * 3, "doctor-worker", "doctor-worker"]
     assert all(c[1] > 0 for c in calls)
@@ -301,7 +303,8 @@ def test_gpu_runs_on_a_cpu_path_or_without_device_memory_fail(fakes, tmp_path):
 
 def test_device_gpu_without_a_gpu_is_one_line(fakes, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(doctor, "subprocess_launch", in_process())
-    code = cli.main(["doctor", "--device", "gpu", "--out", str(tmp_path / "d"), "--backends", "good,absent"])
+    code = cli.main(["doctor", "--device", "gpu", "--out", str(tmp_path / "d"), "--backends", "good,absent",
+                     "--bench-tasks", "synthetic", "--bench-scale", "smoke"])
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]
     assert code == 2 and "Traceback" not in err
@@ -316,10 +319,12 @@ def test_device_gpu_without_a_gpu_is_one_line(fakes, tmp_path, capsys, monkeypat
     (["--backends", "nope"], "unknown backend 'nope'; choose from: good, off, absent"),
     (["--budget-s", "0"], "--budget-s 0.0: give a positive number"),
     (["--precisions", "fp8"], "unknown precision 'fp8'"),
+    (["--parity-cells", "lstm,tcn"], "unknown cell 'tcn'; choose from: rnn, gru, lstm"),
     (["--bench-scale", "huge"], "--bench-scale: task 'synthetic' has no scale 'huge'"),
 ])
 def test_bad_options_are_one_line_errors(fakes, tmp_path, capsys, argv, message):
-    code = cli.main(["doctor", "--device", "cpu", "--out", str(tmp_path / "d"), *argv])
+    code = cli.main(["doctor", "--device", "cpu", "--out", str(tmp_path / "d"), "--bench-tasks", "synthetic",
+                     *argv])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1
 
