@@ -114,14 +114,14 @@ def split_setting(item: str) -> tuple[str, str]:
 
 
 def parse_settings(items: Iterable[str], task: Task | None = None) -> dict[str, Any]:
-    """``["KEY=VALUE", ...]`` as ``{full key: parsed value}``; a later setting of a key wins."""
+    """``["KEY=VALUE", ...]`` as ``{full key: parsed value}``, sorted by key (so the same settings in any
+    order, from ``--set`` or a config file, name the same run); a later setting of a key wins."""
     out: dict[str, Any] = {}
     for item in items:
         name, text = split_setting(item)
         key = resolve(name, task)
-        out.pop(key, None)
         out[key] = parse_value(key, text, task)
-    return out
+    return dict(sorted(out.items()))
 
 
 def shorthands(epochs: int | None = None, cell: str | None = None, sampling: str | None = None

@@ -127,7 +127,7 @@ def scale_label(r: dict[str, Any]) -> str:
     if changed is None:  # records from before overrides: the cell kind and sampling options
         options = dig(r, "config", "options", default={}) or {}
         return r["scale"] + "".join(f" {k}={options[k]}" for k in ("cell", "sampling") if options.get(k))
-    return r["scale"] + "".join(f" {k.split('.', 1)[1]}={v}" for k, v in changed.items()
+    return r["scale"] + "".join(f" {k.split('.', 1)[1]}={v}" for k, v in sorted(changed.items())
                                 if k != "recipe.epochs")
 
 

@@ -24,7 +24,9 @@ def test_settings_of_every_group_are_parsed_by_the_fields_type():
                                     "hidden_size=32"], IMDB)
     assert got == {"data.maxlen": 120, "model.cell": "gru", "recipe.batch_size": 128, "recipe.lr": 3e-3,
                    "recipe.clip_norm": None, "model.hidden_size": 32}  # a later setting of a key wins
-    assert list(got)[-1] == "model.hidden_size"
+    assert list(got) == sorted(got)  # any order of the same settings names the same run
+    assert overrides.parse_settings(["recipe.lr=1", "model.cell=gru"]) == \
+        overrides.parse_settings(["model.cell=gru", "recipe.lr=1"])
 
 
 @pytest.mark.parametrize("item,message", [
@@ -126,8 +128,8 @@ def test_a_run_records_its_overrides_and_its_id_keeps_it_apart(scripted, tmp_pat
     record, path = runner.run(runner.RunOptions("synthetic", "scripted", out=str(tmp_path), progress=False,
                                                 epochs=2, settings=["model.hidden_size=3",
                                                                     "recipe.batch_size=4"]))
-    assert record["config"]["overrides"] == {"recipe.epochs": 2, "model.hidden_size": 3,
-                                             "recipe.batch_size": 4}
+    assert record["config"]["overrides"] == {"model.hidden_size": 3, "recipe.batch_size": 4,
+                                             "recipe.epochs": 2}
     assert record["config"]["model"]["hidden_size"] == 3 and record["config"]["recipe"]["batch_size"] == 4
     assert record["run_id"].startswith("synthetic-smoke-hidden_size=3+batch_size=4-scripted-cpu-s0-")
     assert json.loads(path.read_text())["config"]["overrides"]["model.hidden_size"] == 3
