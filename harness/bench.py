@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import backends
 import tasks
-from harness import bench_plan, dispatch, environment, outdir, quiet, records, threads
+from harness import bench_plan, bench_reference, dispatch, environment, outdir, quiet, records, threads
 from harness.bench_worker import REPLY
 from harness.errors import UserError
 from harness.timing import spread
@@ -58,7 +58,7 @@ class ProcessWorker:
     """A ``python -m harness bench-worker`` process in the backend's environment."""
 
     def __init__(self, backend: str, opts: dict[str, Any], log: Path) -> None:
-        info = backends.get(backend)
+        info = backends.get(bench_reference.base(backend))  # a reference row runs in its backend's env
         python = dispatch.env_python(info)
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log
@@ -145,7 +145,8 @@ def new_record(bench_id: str, point: bench_plan.Point, backend: str, opts: dict[
     return {
         "schema": SCHEMA, "bench_id": bench_id, "run_id": f"{bench_id}/{point.id}/{backend}",
         "point": {**point.to_dict(), **shape.describe()}, "task": point.task, "scale": point.scale,
-        "backend": backend, "status": "partial", "error": None, "started": _now(), "finished": None,
+        "backend": backend, "reference": bench_reference.is_reference(backend), "status": "partial",
+        "error": None, "started": _now(), "finished": None,
         "protocol": {k: opts[k] for k in ("steps", "warmup", "repeats", "threads", "device", "precision")}
         | {"interleaved": list(opts["backends"]), "synchronised": True},
         "repeats": [], "first_step_s": None, "first_predict_s": None, "build_s": None,
@@ -345,7 +346,10 @@ def main(args: Any) -> int:
     from harness.matrix import parse_names
 
     task_names = parse_names(args.tasks or "imdb", tasks.all_names(), "task")
-    backend_names = parse_names(args.backends, backends.names(), "backend")
+    valid = [*backends.names(), *bench_reference.names(backends.names())]  # and the reference rows
+    backend_names = parse_names(args.backends, valid, "backend") if args.backends else backends.names()
+    if getattr(args, "references", False):
+        backend_names = bench_reference.with_references(backend_names)
     for name, value in (("--repeats", args.repeats), ("--steps", args.steps)):
         if value < 1:
             raise UserError(f"{name} {value}: give a positive number")

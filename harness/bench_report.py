@@ -9,6 +9,10 @@ backend) is used. Figures measured while other processes used the machine are ma
 Sweeps: for each bench with swept fields, per swept axis a log-log plot of training and inference
 throughput against the axis value, one line per backend (one panel per value of the other axes), with
 the fitted scaling exponent (the slope of log throughput on log size) in the legend.
+
+Reference rows (``<backend>-reference``, ``harness.bench_reference``): the headline shows them as columns,
+and a table per group gives adapter / reference for training and inference, per point and backend, from
+records of the same bench only (so the same machine and the same interleaving).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import bench
+from harness import bench, bench_reference
 
 NA = "n/a"
 BUSY = " (busy)"
@@ -114,6 +118,30 @@ def headline(group: Group, part: str = "train") -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
+def _ratio(adapter: dict[str, Any], ref: dict[str, Any], part: str) -> str:
+    a, r = _median(adapter, part), _median(ref, part)
+    if not a or not r:
+        return NA
+    return f"{a / r:.2f}x{BUSY if adapter.get('busy') or ref.get('busy') else ''}"
+
+
+def ratios(group: Group) -> pd.DataFrame | None:
+    """Adapter / reference samples/s (medians) per point and backend: both records of one bench, the
+    latest bench that has both finished; None without reference rows."""
+    ok = {(r["bench_id"], r["point"]["id"], r["backend"]): r
+          for r in group.records if r.get("status") == "ok"}
+    pairs: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+    for (bench_id, pid, name), ref in ok.items():  # oldest first: a later bench replaces an earlier one
+        adapter = ok.get((bench_id, pid, bench_reference.base(name)))
+        if bench_reference.is_reference(name) and adapter is not None:
+            pairs[(pid, adapter["backend"])] = (adapter, ref)
+    if not pairs:
+        return None
+    return pd.DataFrame([{"point": pid, "backend": b, "train adapter/reference": _ratio(a, r, "train"),
+                          "inference adapter/reference": _ratio(a, r, "inference"), "bench": a["bench_id"]}
+                         for (pid, b), (a, r) in pairs.items()])
+
+
 def sweeps(group: Group) -> list[tuple[str, list[dict[str, Any]]]]:
     """(bench id, records) of each bench in the group with swept points."""
     by_bench: dict[str, list[dict[str, Any]]] = {}
@@ -198,18 +226,25 @@ class Speed:
     tables: list[tuple[pd.DataFrame | None, pd.DataFrame | None]]
     images: list[list[Path]]
     folder: Path
+    ratios: list[pd.DataFrame | None] = field(default_factory=list)  # adapter / reference, per group
+
+    def _ratios(self) -> list[pd.DataFrame | None]:
+        return self.ratios or [None] * len(self.groups)
 
     def markdown(self, image_dir: str | None) -> str:
         if not self.groups:
             return f"_No bench records under {self.folder}: run `python -m harness bench`._"
         parts = []
-        for group, (train, infer), images in zip(self.groups, self.tables, self.images, strict=True):
+        for group, (train, infer), images, versus in zip(self.groups, self.tables, self.images,
+                                                         self._ratios(), strict=True):
             parts.append(f"### Speed on {group.title}")
             if train is not None:
                 parts.append("Training samples/s, median [min-max] of the interleaved repeats, and the ratio "
                              f"to the row's fastest backend:\n\n{train.to_markdown(index=False)}")
             if infer is not None:
                 parts.append(f"Inference samples/s:\n\n{infer.to_markdown(index=False)}")
+            if versus is not None:
+                parts.append(f"{REFERENCE_NOTE}\n\n{versus.to_markdown(index=False)}")
             if image_dir is not None and images:
                 prefix = image_dir.rstrip("/") + "/" if image_dir else ""
                 parts.append(" ".join(f"![{p.stem}]({prefix}{p.name})" for p in images))
@@ -223,13 +258,17 @@ class Speed:
         if not self.groups:
             return f"<p>No bench records under {html.escape(str(self.folder))}.</p>"
         body = []
-        for group, (train, infer), images in zip(self.groups, self.tables, self.images, strict=True):
+        for group, (train, infer), images, versus in zip(self.groups, self.tables, self.images,
+                                                         self._ratios(), strict=True):
             body.append(f"<h3>Speed on {html.escape(group.title)}</h3>")
             for frame, what in ((train, "Training"), (infer, "Inference")):
                 if frame is not None:
                     body.append(f"<p>{what} samples/s, median [min-max] of the interleaved repeats, ratio "
                                 "to the row's fastest backend</p>")
                     body.append(frame.to_html(index=False, escape=True, border=0, classes="runs speed"))
+            if versus is not None:
+                body.append(f"<p>{html.escape(REFERENCE_NOTE)}</p>")
+                body.append(versus.to_html(index=False, escape=True, border=0, classes="runs speed"))
             for p in images:
                 data = base64.b64encode(p.read_bytes()).decode("ascii")
                 body.append(f'<img alt="{html.escape(p.stem)}" src="data:image/png;base64,{data}">')
@@ -237,6 +276,9 @@ class Speed:
         return "\n".join(body)
 
 
+REFERENCE_NOTE = (
+    "Adapter / reference: each backend's samples/s (median) over its framework's hand-written loop "
+    "(`<backend>-reference`, benchmarks/reference/), both from the same bench:")
 NOTES = (
     "Speed figures come from `python -m harness bench`: synthetic batches of each task's real shapes, "
     "warm-up (and the first step, with any compilation) apart, every clock read after the backend "
@@ -251,4 +293,4 @@ def build(folder: Path, out: Path) -> Speed:
     out.mkdir(parents=True, exist_ok=True)
     tables = [(headline(g, "train"), headline(g, "inference")) for g in found]
     images = [[p for bench_id, rs in sweeps(g) for p in plot_sweep(bench_id, rs, out)] for g in found]
-    return Speed(found, tables, images, Path(folder))
+    return Speed(found, tables, images, Path(folder), [ratios(g) for g in found])

@@ -29,7 +29,7 @@ from typing import Any
 import backends
 from backends import canonical
 from backends.base import Adapter
-from harness import bench_plan, ftz, threads
+from harness import bench_plan, bench_reference, ftz, threads
 from harness.timing import Stopwatch
 
 REPLY = "@@rnnbench-bench "
@@ -53,6 +53,8 @@ def chunk_rate(timed: list[tuple[int, float]]) -> float:
 
 
 def _create(backend: str, device: str, precision: str) -> Adapter:
+    if bench_reference.is_reference(backend):  # a hand-written loop (benchmarks/reference/)
+        return bench_reference.ReferenceAdapter(backend, device, precision)
     return backends.create(backends.get(backend), device, precision)
 
 
@@ -75,6 +77,8 @@ class Measurer:
         start = time.perf_counter()  # set-up, not a throughput figure: the wall clock of the whole build
         adapter = self.factory()
         adapter.set_threads(self.threads)
+        if isinstance(adapter, bench_reference.ReferenceAdapter):  # its loop takes the shapes up front
+            adapter.set_shape(shape.seq_len, shape.train_batch, shape.infer_batch)
         adapter.build(shape.scale.model, shape.scale.recipe, seed=0)
         adapter.set_weights(canonical.init(shape.scale.model, 0))
         adapter.synchronize()

@@ -143,7 +143,11 @@ def build_parser() -> Parser:
 
     bench = sub.add_parser("bench", help="throughput by an interleaved, repeated protocol (sweeps of sizes)")
     bench.add_argument("--tasks", help="comma-separated (default: imdb)")
-    bench.add_argument("--backends", help=f"comma-separated (default: all: {','.join(backends.names())})")
+    bench.add_argument("--backends", help=f"comma-separated (default: all: {','.join(backends.names())}); "
+                                          "BACKEND-reference adds that framework's hand-written loop "
+                                          "(benchmarks/reference/)")
+    bench.add_argument("--references", action="store_true",
+                       help="add each listed backend's reference row after it (torch: torch,torch-reference)")
     bench.add_argument("--scale", help="the tasks' model at this scale (default: the task's default, full)")
     bench.add_argument("--repeats", type=int, default=5, help="interleaved repeats per point and backend")
     bench.add_argument("--steps", type=int, default=30,
