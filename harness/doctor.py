@@ -225,6 +225,7 @@ class Doctor:
         self.rows: list[dict[str, Any]] = []
         self.pythons: dict[str, str] = {}
         self.probes: dict[str, dict[str, Any]] = {}
+        self.names: list[str] = []  # the backends asked for, in order (probes may finish in any)
         self.started = _now()
         self.lock = threading.Lock()
         self.n_threads = max(1, threads.usable_cores() // max(1, opts.jobs))
@@ -239,11 +240,12 @@ class Doctor:
         with self.lock:
             self.rows.append(r)
             self.write_summary(finished=False)
-        self.say(f"doctor: {step} {backend} {precision}".rstrip() + f": {status}"
+        self.say("doctor: " + " ".join(x for x in (step, backend, precision) if x) + f": {status}"
                  + (f" ({_wrap(detail, 200)})" if detail else ""))
         return r
 
     def summary(self, finished: bool) -> dict[str, Any]:
+        """The ``rnnbench.doctor/1`` summary: every row so far, counts by status, what was skipped."""
         counts: dict[str, int] = {}
         for r in self.rows:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -264,11 +266,13 @@ class Doctor:
         return self.out / "logs" / f"{name}.log"
 
     def env(self, **extra: str) -> dict[str, str]:
+        """Environment variables of a started process: memory as needed, this job's share of threads."""
         return {**CHILD_ENV, **threads.environ(self.n_threads), **extra}
 
     def available(self, precision: str | None = None) -> list[str]:
         """Backends that ran the probe on the device (in ``precision``, if given), in order."""
-        return [b for b, p in self.probes.items() if p.get("status") == "available"
+        found = [(b, self.probes.get(b) or {}) for b in self.names]
+        return [b for b, p in found if p.get("status") == "available"
                 and (precision is None or p.get("precisions", {}).get(precision) == "ok")]
 
     # -- the run ---------------------------------------------------------------------------------------
@@ -293,6 +297,7 @@ class Doctor:
             raise UserError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
 
     def run(self) -> dict[str, Any]:
+        """Every phase in order of importance, each given its share of the time left; the summary."""
         self.prepare()
         phases = [p for p in PHASES if p[1] is None or p[0] == "parity" or p[1] in self.opts.precisions]
         try:
@@ -319,14 +324,15 @@ class Doctor:
         return self.summary(finished=True)
 
     def _parallel(self, units: list[Any], work: Callable[[Any, float], None], allowance: float) -> None:
-        """Run ``work(unit, seconds)`` for every unit, ``jobs`` at a time, each wave an equal part of
-        ``allowance``."""
-        waves = max(1, math.ceil(len(units) / max(1, self.opts.jobs)))
-        per_unit = allowance / waves
+        """Run ``work(unit, seconds)`` for every unit of a phase: one after another, each an equal part
+        of what the phase has left (so one that finishes early leaves more to the next), or ``jobs`` at a
+        time, each wave an equal part of ``allowance``."""
         if self.opts.jobs <= 1 or len(units) <= 1:
-            for unit in units:
-                work(unit, per_unit)
+            end = self.clock() + allowance
+            for i, unit in enumerate(units):
+                work(unit, max(0.0, end - self.clock()) / (len(units) - i))
             return
+        per_unit = allowance / math.ceil(len(units) / self.opts.jobs)
         with ThreadPoolExecutor(max_workers=self.opts.jobs) as pool:
             for f in [pool.submit(work, unit, per_unit) for unit in units]:
                 f.result()
@@ -344,7 +350,7 @@ class Doctor:
         self.row("environment", "ok" if gpus or self.opts.device == "cpu" else "not available",
                  ", ".join(f"{g.get('name')} {g.get('memory.total')}, driver {g.get('driver_version')}"
                            for g in gpus) or smi.get("error", "no GPU"), backend="nvidia-smi")
-        names = self.opts.backends or backends.names()
+        names = self.names = self.opts.backends or backends.names()
         self._parallel(names, self._probe, allowance - (self.clock() - start))
         record = {"schema": SCHEMA + "/environment", "device": self.opts.device, "written": _now(),
                   "host": host(), "nvidia_smi": smi, "doctor": {"jobs": self.opts.jobs, "env": self.env(),
@@ -420,7 +426,11 @@ class Doctor:
         from harness import metrics, parity
 
         o, start = self.opts, self.clock()
-        deadline = start + seconds * GRACE
+        if self.budget.left() < MIN_S["parity"]:
+            self.row(f"parity {cell}", "skipped", f"budget: {max(0.0, self.budget.left()):.0f} s left",
+                     precision="fp32")
+            return
+        deadline = start + max(seconds * GRACE, MIN_S["parity"])
         seen: dict[str, dict[str, Any]] = {}
         env = self.env(**(STRICT_FP32_ENV if o.device == "gpu" else {}))
 
@@ -436,8 +446,8 @@ class Doctor:
                     "--weights", str(folder / "weights.npz"), "--batch", str(folder / "batch.npz"),
                     "--result", str(result)]
             left = min(deadline - self.clock(), self.budget.left())
-            code = self.launch(self.pythons[b], argv, max(left, MIN_S["parity"]),
-                               self.log(f"parity-{cell}-{b}"), env) if left > 0 else TIMED_OUT
+            code = self.launch(self.pythons[b], argv, left, self.log(f"parity-{cell}-{b}"), env) \
+                if left > 0 else TIMED_OUT
             if code != 0 or not result.exists():
                 why = "stopped at the time budget" if code == TIMED_OUT else f"exit {code}"
                 seen[b] = {"status": "failed", "error": f"parity worker {why}; log "
@@ -498,6 +508,7 @@ class Doctor:
             self.row(f"smoke {precision}", "skipped", f"budget: {self.budget.left():.0f} s left",
                      backend=backend, precision=precision)
             return
+        seconds = min(max(seconds, MIN_S["smoke"]), self.budget.left())  # every backend gets a try
         task_names = self.smoke_tasks()
         result = self.out / "smoke" / f"{backend}-{precision}.json"
         argv = ["doctor-worker", "--backend", backend, "--device", o.device, "--precision", precision,
@@ -560,9 +571,8 @@ class Doctor:
             return _Budgeted(self.bench_worker(backend, opts, folder), soft, hard, self.clock, skip)
 
         sampler = quiet.sample if not dispatch.missing(("psutil",)) else _no_sampler
-        said: list[str] = []
         folder, recs = bench.run(opts, self.out / "bench" / precision, make, sampler=sampler, progress=False,
-                                 say=said.append)
+                                 say=self.say)
         for b in names:
             mine = [r for r in recs if r["backend"] == b]
             self._bench_row(b, precision, mine, folder, self.clock() - start)
