@@ -278,7 +278,9 @@ class ReferenceAdapter(Adapter):
         if gpu:
             return "cudnn", f"keras {self.keras_backend} backend lstm: fused cuDNN kernel"
         loop = "tf.while_loop in a tf.function" if self.keras_backend == "tensorflow" else "lax.scan"
-        return "scan", f"generic keras rnn loop: {loop} over the LSTM cell (no fused lstm on a CPU)"
+        note = ("; stateful states not carried: Keras 3.15 on jax leaves them out of its stateless step"
+                if ptb and self.keras_backend == "jax" else "")
+        return "scan", f"generic keras rnn loop: {loop} over the LSTM cell (no fused lstm on a CPU){note}"
 
     def _threads(self) -> int | None:
         fw = self.keras_backend or self.base

@@ -1,9 +1,11 @@
 """The plainest Keras 3 loops of rnnbench's IMDB and PTB ``full`` models, as Keras' guides write them.
 
 A ``keras.Sequential`` of ``Embedding``, ``Dropout``, ``LSTM`` and ``Dense`` layers, compiled with its
-optimizer and loss, trained one batch at a time by Keras' standard training step (``train_on_batch``);
-PTB's LSTMs are ``stateful=True`` at a fixed batch size, so the state carries from batch to batch, detached,
-until ``reset_states()``. Inference uses ``predict_on_batch``: Keras' compiled predict step (a
+optimizer and loss, trained one batch at a time by Keras' standard training step (``train_on_batch``).
+PTB's LSTMs are ``stateful=True`` at a fixed batch size, so the state carries from batch to batch,
+detached, until ``reset_states()``; except on the jax backend, where Keras 3.15 creates those state
+variables untracked, so its stateless jitted steps never write them and every batch starts from zeros (the
+same computation, at the same cost). Inference uses ``predict_on_batch``: Keras' compiled predict step (a
 ``tf.function`` or ``jax.jit``). ``model(x, training=False)``, which Keras' ``Model.predict`` documentation
 suggests for inputs that fit one batch, runs eagerly, op by op, outside that compiled step.
 
