@@ -51,6 +51,10 @@ class Adapter(abc.ABC):
     """
 
     framework: str = ""
+    # True for compilers that build one program per input shape (XLA): the harness then pads a length
+    # bucket's partial training batch to the batch size with rows of loss weight 0, and calls
+    # ``train_step(x, y, weight)``, so there is one program per length, not per (length, size).
+    fixed_shapes: bool = False
 
     def __init__(self, device: str = "auto", precision: str = "fp32", **options: Any) -> None:
         if device not in DEVICES:
@@ -118,4 +122,9 @@ class Adapter(abc.ABC):
 
     def peak_device_memory(self) -> int | None:
         """Peak accelerator memory in bytes since build, or None on a CPU."""
+        return None
+
+    def compiled_shapes(self) -> int | None:
+        """How many training programs the framework compiled (one per input shape), or None where it
+        compiles none or cannot tell."""
         return None

@@ -108,6 +108,7 @@ class Trainer:
         self.steady_tokens = 0
         self.time_to_target: float | None = None
         self.best: tuple[float, int, dict[str, np.ndarray]] | None = None
+        self.padded_steps = 0  # partial batches padded to the batch size (adapters with fixed shapes)
 
     def _better(self, value: float) -> bool:
         if self.best is None:
@@ -189,8 +190,14 @@ class Trainer:
         def launch(i: int) -> None:
             nonlocal samples, tokens
             x, y = take(train, plan[i])
-            pending.append(adapter.train_step(x, y))
-            samples, tokens = samples + len(x), tokens + x.size
+            n, size = len(x), self.recipe.batch_size
+            samples, tokens = samples + n, tokens + x.size
+            if adapter.fixed_shapes and n < size:  # a bucket's remainder: padded, its padding weighted 0
+                self.padded_steps += 1
+                weight = np.concatenate([np.ones(n, np.float32), np.zeros(size - n, np.float32)])
+                pending.append(adapter.train_step(_pad_rows(x, size), _pad_rows(y, size), weight))
+            else:
+                pending.append(adapter.train_step(x, y))
 
         def fetch(i: int) -> None:
             if len(pending) >= log_every or i == steps - 1:
@@ -412,6 +419,7 @@ def _finish(record: dict[str, Any], trainer: Trainer, dataset: Any, task: Task, 
             "min": float(lat.min()), "n": int(lat.size)} if lat.size else None
     record["timings"].update({
         "first_step_s": trainer.first_step_s, "steady_train_s": trainer.steady_seconds,
+        "compiled_train_shapes": trainer.adapter.compiled_shapes(), "padded_steps": trainer.padded_steps,
         "wall_s": trainer.wall_s, "time_to_target_s": trainer.time_to_target,
     })
 

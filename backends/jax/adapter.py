@@ -33,6 +33,10 @@ from tasks.spec import ModelSpec, Recipe
 _DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
 _SCALE_PERIOD = 2000  # fp16 dynamic loss scaling: double the scale after this many finite steps
 _UNROLL = int(os.environ.get("RNNBENCH_JAX_UNROLL", "1"))  # lax.scan unroll factor (tuning knob)
+# Where the input projection happens on a CPU, per path: "step" (inside the scan) or "all" (one matmul over
+# every step first); see ``Recurrence``. A GPU always projects all steps at once.
+_PROJECT = {"train": os.environ.get("RNNBENCH_JAX_PROJECT_TRAIN", "step"),
+            "predict": os.environ.get("RNNBENCH_JAX_PROJECT_PREDICT", "step")}
 
 
 def _gpus() -> list[jax.Device]:
@@ -44,6 +48,7 @@ def _gpus() -> list[jax.Device]:
 
 class JaxAdapter(Adapter):
     framework = "jax"
+    fixed_shapes = True  # XLA compiles a program per shape: partial batches come padded, weight 0
 
     def __init__(self, device: str = "auto", precision: str = "fp32", **options: Any) -> None:
         super().__init__(device, precision, **options)
@@ -86,15 +91,17 @@ class JaxAdapter(Adapter):
     def _step_fn(self):
         graphdef, tx, spec, fp16 = self.graphdef, self.tx, self.spec, self.precision == "fp16"
 
-        def loss_fn(params, key, state, x, y, scale):
-            logits, final = nnx.merge(graphdef, params)(x, key=key, state=state)
-            value = train.loss(spec, logits, y)
+        per_step = self._per_step("train")
+
+        def loss_fn(params, key, state, x, y, w, scale):
+            logits, final = nnx.merge(graphdef, params)(x, key=key, state=state, per_step=per_step)
+            value = train.loss(spec, logits, y, w)
             return value * scale, (value, final if state is not None else None)
 
-        def step(params, opt_state, key, scaler, state, x, y):
+        def step(params, opt_state, key, scaler, state, x, y, w):
             key, sub = jax.random.split(key)
             scale = scaler[0] if fp16 else jnp.float32(1.0)
-            grads, (loss, state) = jax.grad(loss_fn, has_aux=True)(params, sub, state, x, y, scale)
+            grads, (loss, state) = jax.grad(loss_fn, has_aux=True)(params, sub, state, x, y, w, scale)
             if fp16:
                 grads = jax.tree.map(lambda g: g / scale, grads)
             updates, new_opt_state = tx.update(grads, opt_state, params)
@@ -112,13 +119,16 @@ class JaxAdapter(Adapter):
         return step
 
     def _predict_fn(self):
-        graphdef = self.graphdef
+        graphdef, per_step = self.graphdef, self._per_step("predict")
 
         def predict(params, state, x):
-            logits, final = nnx.merge(graphdef, params)(x, state=state)
+            logits, final = nnx.merge(graphdef, params)(x, state=state, per_step=per_step)
             return logits, final if state is not None else None
 
         return predict
+
+    def _per_step(self, path: str) -> bool:
+        return not self.on_gpu and _PROJECT[path] == "step"
 
     # -- weights -------------------------------------------------------------------------------------
 
@@ -149,9 +159,10 @@ class JaxAdapter(Adapter):
     def reset_state(self) -> None:
         self.state = None  # the next call starts from zeros of its own batch size
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> jax.Array:
+    def train_step(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> jax.Array:
+        w = np.ones(len(x), np.float32) if weight is None else np.asarray(weight, np.float32)
         self.params, self.opt_state, self.key, self.scaler, self.state, loss = self._step(
-            self.params, self.opt_state, self.key, self.scaler, self._initial_state(len(x)), x, y)
+            self.params, self.opt_state, self.key, self.scaler, self._initial_state(len(x)), x, y, w)
         self._last = loss
         return loss
 
@@ -172,6 +183,9 @@ class JaxAdapter(Adapter):
     def compiled_steps(self) -> int:
         """How many versions of the train step XLA compiled (1 in a healthy run)."""
         return self._step._cache_size()
+
+    def compiled_shapes(self) -> int:
+        return self.compiled_steps()
 
     # -- what ran ------------------------------------------------------------------------------------
 
@@ -211,6 +225,7 @@ class JaxAdapter(Adapter):
             "threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "xla_jit": not jax.config.jax_disable_jit,
             "scan_unroll": _UNROLL,
+            "input_projection": {p: "per step" if self._per_step(p) else "all steps" for p in _PROJECT},
             "sampling": self.recipe.sampling,
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
         }

@@ -78,12 +78,22 @@ def optimizer(recipe: Recipe) -> optax.GradientTransformation:
     return optax.inject_hyperparams(make, hyperparam_dtype=jnp.float32)(learning_rate=recipe.lr)
 
 
-def loss(spec: ModelSpec, logits: jax.Array, y: jax.Array) -> jax.Array:
-    """Mean loss of float32 ``logits`` against labels ``y`` (0/1 floats or class ids)."""
+def loss(spec: ModelSpec, logits: jax.Array, y: jax.Array, weight: jax.Array | None = None) -> jax.Array:
+    """Mean loss of float32 ``logits`` against labels ``y`` (0/1 floats or class ids). ``weight`` (one
+    per row, 0 for padding rows) makes it the mean over the weighted rows: the same loss as the batch
+    without its padding."""
     logits = logits.astype(jnp.float32)
     if spec.loss == "binary_crossentropy":
-        return optax.sigmoid_binary_cross_entropy(logits.reshape(y.shape), y.astype(jnp.float32)).mean()
-    logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1).astype(jnp.int32)
-    if spec.loss == "softmax_mse":  # mean over examples and classes, as PyTorch's F.mse_loss
-        return jnp.square(jax.nn.softmax(logits) - jax.nn.one_hot(y, logits.shape[-1])).mean()
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        per = optax.sigmoid_binary_cross_entropy(logits.reshape(y.shape), y.astype(jnp.float32))
+    else:
+        rows = logits.shape[0]
+        logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1).astype(jnp.int32)
+        if spec.loss == "softmax_mse":  # mean over examples and classes, as PyTorch's F.mse_loss
+            per = jnp.square(jax.nn.softmax(logits) - jax.nn.one_hot(y, logits.shape[-1])).mean(axis=-1)
+        else:
+            per = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        per = per.reshape(rows, -1)
+    if weight is None:
+        return per.mean()
+    w = jnp.broadcast_to(weight.reshape((-1,) + (1,) * (per.ndim - 1)), per.shape)
+    return (per * w).sum() / w.sum()

@@ -53,6 +53,7 @@ class KerasAdapter(Adapter):
             )
         self.gpu = bool(gpus) and device != "cpu"
         self.gpu_names = gpus
+        self.fixed_shapes = self.backend == "jax"  # jax.jit: partial batches come padded, weight 0
         if precision == "fp16" and not self.gpu:
             raise BackendError("--precision fp16 needs a GPU (loss scaling); use bf16 or fp32 on a CPU")
 
@@ -114,9 +115,15 @@ class KerasAdapter(Adapter):
             return np.asarray(y, dtype=np.float32).reshape(-1, 1)
         return np.asarray(y, dtype=np.int32)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> Any:
+    def train_step(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Any:
         with self._scope():
+            if weight is not None:  # only the JAX engine is given weights (fixed_shapes)
+                return self.engine.train(np.asarray(x, dtype=np.int32), self._targets(y),
+                                         np.asarray(weight, dtype=np.float32))
             return self.engine.train(np.asarray(x, dtype=np.int32), self._targets(y))
+
+    def compiled_shapes(self) -> int | None:
+        return self.engine.compiled_shapes()
 
     def losses(self, handles: list[Any]) -> np.ndarray:
         return self.engine.losses(handles)

@@ -63,6 +63,10 @@ class Engine:
     def predict(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def compiled_shapes(self) -> int | None:
+        """Training programs compiled so far (None where the engine compiles none or cannot tell)."""
+        return None
+
     def losses(self, handles: list[Any]) -> np.ndarray:
         ops = self.keras.ops
         return np.asarray(ops.convert_to_numpy(ops.stack(handles)), dtype=np.float32).reshape(len(handles))
@@ -123,20 +127,23 @@ class JaxEngine(Engine):
         self.jax = jax
         keras, model, optimizer, loss_fn = self.keras, self.model, self.optimizer, self.loss_fn
 
-        def compute(trainable, non_trainable, opt_vars, x, y, carry):
+        def compute(trainable, non_trainable, opt_vars, x, y, w, carry):
             out, non_trainable = model.stateless_call(trainable, non_trainable, self._inputs(x, carry),
                                                       training=True)
             logits, carry = self._outputs(out)
-            loss = loss_fn(y, logits)
+            # one weight per row, spread over the row's targets (every step of a sequence); Keras divides a
+            # weighted loss by its count of elements: rescaled, it is the mean over the weighted rows
+            rows = keras.ops.broadcast_to(keras.ops.reshape(w, (-1,) + (1,) * (y.ndim - 1)), y.shape)
+            loss = loss_fn(y, logits, sample_weight=rows) * (w.shape[0] / w.sum())
             with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, opt_vars, strict=True))):
                 scaled = optimizer.scale_loss(loss)  # reads the loss scale of fp16 training
             return scaled, (loss, non_trainable, carry)
 
         grad_fn = jax.value_and_grad(compute, has_aux=True)
 
-        def train(state, x, y, carry):
+        def train(state, x, y, w, carry):
             trainable, non_trainable, opt_vars = state
-            (_, (loss, non_trainable, carry)), grads = grad_fn(trainable, non_trainable, opt_vars, x, y,
+            (_, (loss, non_trainable, carry)), grads = grad_fn(trainable, non_trainable, opt_vars, x, y, w,
                                                                carry)
             trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
             return loss, (trainable, non_trainable, opt_vars), carry
@@ -164,10 +171,14 @@ class JaxEngine(Engine):
             for variable, value in zip(variables, values, strict=True):
                 variable.assign(value)
 
-    def train(self, x: np.ndarray, y: np.ndarray) -> Any:
-        loss, self.state, self.carry = self._train(self.state, x, y, self._carry(len(x)))
+    def train(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Any:
+        w = np.ones(len(x), np.float32) if weight is None else weight
+        loss, self.state, self.carry = self._train(self.state, x, y, w, self._carry(len(x)))
         self._last = loss
         return loss
+
+    def compiled_shapes(self) -> int:
+        return self._train._cache_size()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         logits, self.carry = self._predict(self.state[0], self.state[1], x, self._carry(len(x)))

@@ -133,8 +133,9 @@ def loss(keras: ModuleType, spec: ModelSpec) -> Any:
 def _softmax_mse(keras: ModuleType, classes: int) -> Any:
     ops, mse = keras.ops, keras.losses.MeanSquaredError()
 
-    def softmax_mse(y_true: Any, logits: Any) -> Any:
+    def softmax_mse(y_true: Any, logits: Any, sample_weight: Any = None) -> Any:
         logits = ops.cast(logits, "float32")
-        return mse(ops.one_hot(y_true, classes, dtype="float32"), ops.softmax(logits, axis=-1))
+        return mse(ops.one_hot(y_true, classes, dtype="float32"), ops.softmax(logits, axis=-1),
+                   sample_weight=sample_weight)
 
     return softmax_mse

@@ -77,3 +77,35 @@ def test_final_checkpoint_holds_the_last_epochs_weights(scripted, tmp_path):
     assert record["checkpoint_final"].endswith("-final.npz") and set(best) == set(final)
     assert record["metrics"]["best_epoch"] == 1 < len(record["curves"])  # learnt in epoch 1, trained on
     assert any(not np.array_equal(best[k], final[k]) for k in best)
+
+
+def test_fixed_shape_adapters_get_partial_batches_padded_with_zero_weights():
+    """XLA compiles one program per shape: a bucket's remainder is padded to the batch size, its padding
+    weighted 0, so each length is one shape; throughput counts the real rows only."""
+    import numpy as np
+
+    from tasks.base import Split
+    from tests.fakes import ScriptedAdapter, synthetic_task
+
+    seen = []
+
+    class FixedShapes(ScriptedAdapter):
+        fixed_shapes = True
+
+        def train_step(self, x, y, weight=None):
+            seen.append((x.shape, None if weight is None else weight.tolist()))
+            return super().train_step(x, y)
+
+    task = synthetic_task(epochs=1)
+    scale = task.scale("smoke")  # batch 8
+    lengths = np.array([3] * 11 + [2] * 8, dtype=np.int32)  # 8 + 3 rows of length 3, 8 of length 2
+    x = np.tile(np.arange(1, 4, dtype=np.int32), (19, 1))
+    train = Split(x, (x[:, 0] >= 5).astype(np.int32), lengths)
+    adapter = FixedShapes()
+    adapter.build(scale.model, scale.recipe, 0)
+    trainer = runner.Trainer(task, scale, adapter, seed=0, progress=False)
+    trainer._epoch(0, train, runner.batches(train, 8, np.random.default_rng(0)), runner.tqdm(disable=True))
+    assert sorted(shape for shape, _ in seen) == [(8, 2), (8, 3), (8, 3)]
+    assert sorted(w for _, w in seen if w is not None) == [[1.0] * 3 + [0.0] * 5]
+    assert trainer.padded_steps == 1
+    assert trainer.steady_samples + 8 == 19 or trainer.steady_samples + 3 == 19  # the first step is apart
