@@ -124,6 +124,12 @@ class Adapter(abc.ABC):
         """Peak accelerator memory in bytes since build, or None on a CPU."""
         return None
 
+    def prepare(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Compile the training step for each of these example batches (one per input shape) before
+        training, so compilation is timed apart rather than inside the first epoch (``fixed_shapes``
+        adapters; others have nothing to do)."""
+        return None
+
     def compiled_shapes(self) -> int | None:
         """How many training programs the framework compiled (one per input shape), or None where it
         compiles none or cannot tell."""

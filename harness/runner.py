@@ -109,6 +109,7 @@ class Trainer:
         self.time_to_target: float | None = None
         self.best: tuple[float, int, dict[str, np.ndarray]] | None = None
         self.padded_steps = 0  # partial batches padded to the batch size (adapters with fixed shapes)
+        self.compile_s: float | None = None  # ahead-of-time compilation of every shape (``_prepare``)
 
     def _better(self, value: float) -> bool:
         if self.best is None:
@@ -150,6 +151,7 @@ class Trainer:
             raise UserError(f"{len(train)} training examples are fewer than one batch of {recipe.batch_size}")
         rng = np.random.default_rng(self.seed)
         started = time.perf_counter()
+        self._prepare(train)
         for epoch in range(recipe.epochs):
             adapter.set_lr(recipe.lr_at(epoch))
             # the partial batch is dropped (one shape for compilers) unless rows are bucketed by length
@@ -177,6 +179,21 @@ class Trainer:
             bar.close()
         self.wall_s = time.perf_counter() - started
         self.final_weights = adapter.get_weights()  # before testing may load the best checkpoint
+
+    def _prepare(self, train: Split) -> None:
+        """Compilers with one program per shape (``fixed_shapes``) compile every length bucket's step
+        before the first epoch, timed apart (``compile_s``), so the first epoch runs at the speed of the
+        others; the shapes are one batch per distinct length, padded to the batch size."""
+        if not self.adapter.fixed_shapes or train.lengths is None:
+            return
+        size = self.recipe.batch_size
+        examples = []
+        for length in np.unique(train.lengths):
+            x, y = take(train, (np.flatnonzero(train.lengths == length)[:size], int(length)))
+            examples.append((_pad_rows(x, size), _pad_rows(y, size)))
+        with Stopwatch(self.adapter) as sw:
+            self.adapter.prepare(examples)
+        self.compile_s = sw.seconds
 
     def _epoch(self, epoch: int, train: Split, plan: list[Batch], bar: tqdm) -> list[float]:
         """One pass over ``plan``; the very first step of a run is timed on its own. Latency tasks time
@@ -420,6 +437,7 @@ def _finish(record: dict[str, Any], trainer: Trainer, dataset: Any, task: Task, 
     record["timings"].update({
         "first_step_s": trainer.first_step_s, "steady_train_s": trainer.steady_seconds,
         "compiled_train_shapes": trainer.adapter.compiled_shapes(), "padded_steps": trainer.padded_steps,
+        "compile_s": trainer.compile_s,
         "wall_s": trainer.wall_s, "time_to_target_s": trainer.time_to_target,
     })
 

@@ -84,6 +84,7 @@ class JaxAdapter(Adapter):
                            if self.precision == "fp16" else None)
         self.set_lr(recipe.lr)
         self._step = jax.jit(self._step_fn(), donate_argnums=(0, 1, 2, 3, 4))
+        self._compiled: dict[tuple, Any] = {}  # ahead-of-time compiled steps by input shape (``prepare``)
         self._predict = jax.jit(self._predict_fn(), donate_argnums=(1,))
         self._last: Any = None
         self.state: Any = None  # the carried encoder state (consecutive sampling), a device pytree
@@ -159,10 +160,22 @@ class JaxAdapter(Adapter):
     def reset_state(self) -> None:
         self.state = None  # the next call starts from zeros of its own batch size
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> jax.Array:
+    def _args(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, state: Any) -> tuple:
         w = np.ones(len(x), np.float32) if weight is None else np.asarray(weight, np.float32)
-        self.params, self.opt_state, self.key, self.scaler, self.state, loss = self._step(
-            self.params, self.opt_state, self.key, self.scaler, self._initial_state(len(x)), x, y, w)
+        return self.params, self.opt_state, self.key, self.scaler, state, x, y, w
+
+    def prepare(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        if self.recipe.stateful:  # one shape: the first step compiles it
+            return
+        for x, y in batches:
+            key = (x.shape, x.dtype.str, y.shape, y.dtype.str)
+            if key not in self._compiled:
+                self._compiled[key] = self._step.lower(*self._args(x, y, None, None)).compile()
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> jax.Array:
+        step = self._compiled.get((x.shape, x.dtype.str, y.shape, y.dtype.str), self._step)
+        self.params, self.opt_state, self.key, self.scaler, self.state, loss = step(
+            *self._args(x, y, weight, self._initial_state(len(x))))
         self._last = loss
         return loss
 
@@ -185,7 +198,7 @@ class JaxAdapter(Adapter):
         return self._step._cache_size()
 
     def compiled_shapes(self) -> int:
-        return self.compiled_steps()
+        return self.compiled_steps() + len(self._compiled)
 
     # -- what ran ------------------------------------------------------------------------------------
 

@@ -125,6 +125,11 @@ class KerasAdapter(Adapter):
     def compiled_shapes(self) -> int | None:
         return self.engine.compiled_shapes()
 
+    def prepare(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        if self.fixed_shapes and not self.recipe.stateful:
+            with self._scope():
+                self.engine.prepare([(np.asarray(x, dtype=np.int32), self._targets(y)) for x, y in batches])
+
     def losses(self, handles: list[Any]) -> np.ndarray:
         return self.engine.losses(handles)
 

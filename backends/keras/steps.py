@@ -153,6 +153,7 @@ class JaxEngine(Engine):
             return self._outputs(out)
 
         self._train, self._predict = jax.jit(train), jax.jit(predict)
+        self._compiled: dict[tuple, Any] = {}
         self._last: Any = None
         self.pull()
 
@@ -171,14 +172,23 @@ class JaxEngine(Engine):
             for variable, value in zip(variables, values, strict=True):
                 variable.assign(value)
 
+    def prepare(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Compile the step ahead of training for each example batch's shape (see ``Adapter.prepare``)."""
+        for x, y in batches:
+            key = (x.shape, x.dtype.str, y.shape, y.dtype.str)
+            if key not in self._compiled:
+                w = np.ones(len(x), np.float32)
+                self._compiled[key] = self._train.lower(self.state, x, y, w, self._carry(len(x))).compile()
+
     def train(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Any:
         w = np.ones(len(x), np.float32) if weight is None else weight
-        loss, self.state, self.carry = self._train(self.state, x, y, w, self._carry(len(x)))
+        step = self._compiled.get((x.shape, x.dtype.str, y.shape, y.dtype.str), self._train)
+        loss, self.state, self.carry = step(self.state, x, y, w, self._carry(len(x)))
         self._last = loss
         return loss
 
     def compiled_shapes(self) -> int:
-        return self._train._cache_size()
+        return self._train._cache_size() + len(self._compiled)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         logits, self.carry = self._predict(self.state[0], self.state[1], x, self._carry(len(x)))

@@ -206,3 +206,20 @@ def test_a_padded_batch_with_zero_weights_trains_as_the_batch_itself(name, loss)
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     for key, value in plain.get_weights().items():  # Adam magnifies rounding of tiny gradients: 2e-5
         np.testing.assert_allclose(padded.get_weights()[key], value, rtol=1e-4, atol=2e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_prepare_compiles_each_shape_once_ahead_and_trains_alike(name):
+    """``prepare`` compiles the step for each length ahead of training; training then compiles nothing
+    more for those shapes, and computes what the lazily compiled step computes."""
+    if not getattr(backends.create(backends.get(name), device="cpu"), "fixed_shapes", False):
+        pytest.skip(f"{name} compiles no per-shape programs")
+    spec = replace(spec_for("lstm"), head=(Dense(3),))
+    short, long = batch(spec, n=8, steps=4), batch(spec, n=8, steps=7)
+    lazy, ahead = make(name, spec), make(name, spec)
+    ahead.prepare([short, long])
+    assert ahead.compiled_shapes() == 2
+    for x, y in (short, long, short):
+        got, want = ahead.losses([ahead.train_step(x, y)]), lazy.losses([lazy.train_step(x, y)])
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert ahead.compiled_shapes() == 2 and lazy.compiled_shapes() == 2
