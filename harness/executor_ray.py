@@ -36,7 +36,6 @@ import backends
 from harness import dispatch, records
 from harness.errors import UserError
 from harness.matrix import Job, Outcome
-from tasks.data import publish
 
 INSTALL = "python -m pip install -e '.[ray]'"
 RETRIES = 2  # further attempts of a combination lost with its node (or its worker process)
@@ -204,7 +203,8 @@ class RayExecutor:
 
     @staticmethod
     def _failed(job: Job, lost: list[dict[str, Any]], reason: str) -> Outcome:
-        _write_atomic(job.log, "".join(f"lost: {a['error']}\n" for a in lost) + f"failed: {reason}\n")
+        text = "".join(f"lost: {a['error']}\n" for a in lost) + f"failed: {reason}\n"
+        records.write_bytes_atomic(job.log, text)
         return Outcome(1, None, 0.0, {"attempts": lost} if lost else {}, error=reason)
 
     @staticmethod
@@ -231,11 +231,11 @@ class RayExecutor:
             parts = PurePosixPath(rel).parts
             if PurePosixPath(rel).is_absolute() or ".." in parts:
                 raise UserError(f"a Ray task returned the file {rel!r}, outside its run's folder")
-            _write_atomic(out.joinpath(*parts), data)
+            records.write_bytes_atomic(out.joinpath(*parts), data)
         if record is not None:
             path = records.write_atomic(out / f"{stem}.json", record)
             found = (path, record)
-        _write_atomic(job.log, result["log"])
+        records.write_bytes_atomic(job.log, result["log"])
         extra: dict[str, Any] = {"node": result["node"]}
         if lost:
             extra["attempts"] = lost
@@ -329,21 +329,6 @@ def _collect(out: Path) -> tuple[str | None, dict[str, Any] | None, dict[str, by
         return None, None, files
     _, name, record = max(found, key=lambda f: (f[0], f[1]))
     return name, record, files
-
-
-def _write_atomic(path: Path, data: str | bytes) -> None:
-    """A log or a checkpoint, through a temporary file and a rename (records go through ``records``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _first_line(exc: BaseException, limit: int = 240) -> str:

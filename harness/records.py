@@ -43,13 +43,18 @@ def write_atomic(path: Path, record: dict[str, Any]) -> Path:
 
 def dump_atomic(path: Path, obj: Any) -> Path:
     """Write any JSON document atomically (records, matrix manifests, baselines)."""
+    return write_bytes_atomic(path, json.dumps(obj, indent=1, sort_keys=False, default=_jsonable) + "\n")
+
+
+def write_bytes_atomic(path: Path, data: str | bytes) -> Path:
+    """Write ``data`` through a temporary file, fsync and a rename: never a half-written file (JSON
+    documents, and the logs and checkpoints a Ray run returns)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=False, default=_jsonable)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         publish(tmp, path)
