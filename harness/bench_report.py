@@ -231,16 +231,19 @@ class Speed:
     def _ratios(self) -> list[pd.DataFrame | None]:
         return self.ratios or [None] * len(self.groups)
 
-    def markdown(self, image_dir: str | None) -> str:
+    def markdown(self, image_dir: str | None, headline_only: bool = False) -> str:
+        """The section; ``headline_only``: the training tables alone (the README's short form)."""
         if not self.groups:
             return f"_No bench records under {self.folder}: run `python -m harness bench`._"
         parts = []
         for group, (train, infer), images, versus in zip(self.groups, self.tables, self.images,
                                                          self._ratios(), strict=True):
-            parts.append(f"### Speed on {group.title}")
+            parts.append(f"{'####' if headline_only else '###'} Speed on {group.title}")
             if train is not None:
                 parts.append("Training samples/s, median [min-max] of the interleaved repeats, and the ratio "
                              f"to the row's fastest backend:\n\n{train.to_markdown(index=False)}")
+            if headline_only:
+                continue
             if infer is not None:
                 parts.append(f"Inference samples/s:\n\n{infer.to_markdown(index=False)}")
             if versus is not None:

@@ -220,6 +220,8 @@ def build_parser() -> Parser:
     report.add_argument("--readme", help="rewrite the results section of this README")
     report.add_argument("--bench", default="results/bench",
                         help="folder of bench records (the Speed section)")
+    report.add_argument("--include-smoke", action="store_true",
+                        help="also the smoke-scale comparisons (left out: their figures say nothing)")
 
     baseline = sub.add_parser("baseline", help="store throughput figures to compare later runs against")
     baseline_sub = baseline.add_subparsers(dest="action", required=True, parser_class=Parser)
@@ -312,7 +314,7 @@ def _core_command(args: argparse.Namespace, argv: list[str]) -> int:
         from harness import report
 
         outdir.check_writable(args.out)
-        print(report.main(args.runs, args.out, args.readme, args.bench))
+        print(report.main(args.runs, args.out, args.readme, args.bench, args.include_smoke))
         return 0
     from harness import baseline
 

@@ -397,7 +397,8 @@ def main(args: Any, launch: Launcher | None = None, say: Callable[[str], None] |
     say(f"matrix: {len(matrix.runs)} runs: {summary}; manifest {manifest}\n")
     if not args.no_report:
         log = manifest.parent / f"{manifest.stem}-logs" / "report.log"
-        code = launch(["report", "--runs", str(out), "--out", args.report_out], log)
+        smoke = ["--include-smoke"] if any(r.get("scale") == "smoke" for r in matrix.runs) else []
+        code = launch(["report", "--runs", str(out), "--out", args.report_out, *smoke], log)
         if code != 0:
             raise UserError(f"the report failed: {_last_error(log)} (log: {log})")
         say(f"matrix: report in {args.report_out} (tables, PNG plots, report.html)\n")

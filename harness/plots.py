@@ -1,8 +1,8 @@
 """PNG plots of one comparison (matplotlib, Agg backend: no display needed).
 
-``throughput-<comparison>.png``: training and inference throughput per backend, bars at the median
-across repeats with min-max error bars. ``curves-<comparison>.png``: the validation metric per backend
-over epochs and over wall time (one line per repeat, one colour per backend).
+``throughput-<comparison>.png`` (comparisons of two rows or more): training and inference throughput per
+backend, bars at the median across repeats with min-max error bars. ``curves-<comparison>.png``: the
+validation metric per backend over epochs and over wall time (one line per repeat, one colour per backend).
 """
 
 from __future__ import annotations
@@ -92,9 +92,10 @@ def curves(comp: Comparison, path: Path) -> Path:
 
 
 def draw(comp: Comparison, out: Path) -> list[Path]:
-    """Both plots of ``comp`` in ``out``; their paths."""
-    return [throughput(comp, out / f"throughput-{comp.slug}.png"),
-            curves(comp, out / f"curves-{comp.slug}.png")]
+    """The plots of ``comp`` in ``out``; their paths. A comparison of one row gets its curves only: a bar
+    chart of a single bar compares nothing."""
+    bars = [throughput(comp, out / f"throughput-{comp.slug}.png")] if len(comp.rows) > 1 else []
+    return [*bars, curves(comp, out / f"curves-{comp.slug}.png")]
 
 
 def confusion(record: dict, path: Path) -> Path:

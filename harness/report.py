@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness import bench as bench_records
 from harness import matrix, plots, records
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -266,11 +267,19 @@ class Report:
     images: list[list[Path]]
     missing: list[dict[str, Any]]
     runs: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> str:
+        if any(r["scale"] == "smoke" for r in self.records):
+            return (f"Only smoke-scale records under {self.runs}: they are left out "
+                    "(`report --include-smoke` shows them).")
+        return f"No result records under {self.runs}."
 
     def markdown(self, image_dir: str | None) -> str:
         """Markdown; images linked from ``image_dir`` (relative to the file it goes in) unless None."""
         if not self.comparisons and not self.missing:
-            return f"_No result records under {self.runs}._"
+            return f"_{self.empty}_"
         parts = []
         for comp, frame, images in zip(self.comparisons, self.frames, self.images, strict=True):
             parts.append(f"### {comp.title}\n\n{frame.to_markdown(index=False)}")
@@ -284,10 +293,13 @@ class Report:
         parts.append(_NOTES)
         return "\n\n".join(parts)
 
-    def html(self, speed: str = "") -> str:
-        body = [f"<h2>Speed (bench)</h2>\n{speed}"] if speed else []
+    def html(self, speed: str = "", overview: str = "") -> str:
+        body = [f"<h2 id=\"overview-title\">Overview</h2>\n{overview}"] if overview else []
+        body += [f"<h2>Speed (bench)</h2>\n{speed}"] if speed else []
+        if self.comparisons:
+            body.append("<h2>Training runs</h2>")
         for comp, frame, images in zip(self.comparisons, self.frames, self.images, strict=True):
-            body.append(f"<h2>{html.escape(comp.title)}</h2>")
+            body.append(f"<h3>{html.escape(comp.title)}</h3>")
             body.append(frame.to_html(index=False, escape=True, border=0, classes="runs"))
             for p in images:
                 data = base64.b64encode(p.read_bytes()).decode("ascii")
@@ -297,8 +309,8 @@ class Report:
             body += [f"<li>{html.escape(str(e.get('key')))}: FAILED, no record: "
                      f"{html.escape(str(e.get('error') or 'no error recorded'))}</li>" for e in self.missing]
             body.append("</ul>")
-        if not body:
-            body.append(f"<p>No result records under {html.escape(str(self.runs))}.</p>")
+        if not self.comparisons and not self.missing:
+            body.append(f"<p>{html.escape(self.empty)}</p>")
         notes = html.escape(_NOTES).replace("\n", "<br>\n")
         made = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return (
@@ -320,12 +332,20 @@ _NOTES = (
 )
 
 
-def build(runs: Path, out: Path) -> Report:
-    """Tables and plots (written to ``out``) from the records under ``runs``."""
-    comps = group(records.load_all(runs, warn=True))
+def build(runs: Path, out: Path, include_smoke: bool = False) -> Report:
+    """Tables and plots (written to ``out``) from the records under ``runs``; smoke-scale comparisons
+    only with ``include_smoke`` (their figures say nothing about a framework)."""
+    recs = records.load_all(runs, warn=True)
+    comps = [c for c in group(recs) if include_smoke or c.scale.split(" ", 1)[0] != "smoke"]
     out.mkdir(parents=True, exist_ok=True)
     images = [plots.draw(comp, out) for comp in comps]
-    return Report(comps, [table(c) for c in comps], images, unrecorded(runs), runs)
+    missing = [e for e in unrecorded(runs) if include_smoke or _entry_scale(e) != "smoke"]
+    return Report(comps, [table(c) for c in comps], images, missing, runs, recs)
+
+
+def _entry_scale(entry: dict[str, Any]) -> str | None:
+    key = str(entry.get("key", "")).split("/")
+    return entry.get("scale") or (key[1] if len(key) > 1 else None)
 
 
 def update_readme(readme: Path, body: str) -> None:
@@ -338,27 +358,50 @@ def update_readme(readme: Path, body: str) -> None:
     readme.write_text(new)
 
 
-def main(runs: str, out: str, readme: str | None, bench: str | None = None) -> str:
-    """Write the report files; the Markdown (for the terminal) and where the files went. The Speed
-    section (``harness.bench_report``) comes from the bench records under ``bench``."""
-    from harness import bench_report
+def main(runs: str, out: str, readme: str | None, bench: str | None = None,
+         include_smoke: bool = False) -> str:
+    """Write the report files; the Markdown (for the terminal) and where the files went.
+
+    ``report.md`` and ``report.html``: the overview (``harness.overview``), the Speed section
+    (``harness.bench_report``, from the bench records under ``bench``), then every comparison's table
+    and plots. The README gets the overview and the training-speed table only, with a link to the rest."""
+    import backends
+    from harness import bench_report, overview
 
     out_dir = Path(out)
-    rep = build(Path(runs), out_dir)
+    rep = build(Path(runs), out_dir, include_smoke)
+    bench_recs = bench_records.load_all(Path(bench)) if bench and Path(bench).exists() else []
     speed = bench_report.build(Path(bench), out_dir) if bench else None
+    view, benches = overview.table(rep.records, bench_recs, backends.names(), include_smoke)
+    walls = overview.wall_times(rep.records, backends.names(), include_smoke)
 
     def markdown(image_dir: str | None) -> str:
-        runs_md = rep.markdown(image_dir)
-        if speed is None:
-            return runs_md
-        return f"## Speed (bench)\n\n{speed.markdown(image_dir)}\n\n## Training runs\n\n{runs_md}"
+        parts = [f"## Overview\n\n{overview.markdown(view, benches)}"]
+        if walls is not None:
+            parts.append(f"### Training wall time, minutes\n\n{walls.to_markdown(index=False)}\n\n"
+                         f"{overview.WALL_NOTE}")
+        if speed is not None:
+            parts.append(f"## Speed (bench)\n\n{speed.markdown(image_dir)}")
+        parts.append(f"## Training runs\n\n{rep.markdown(image_dir)}")
+        return "\n\n".join(parts)
+
+    def short(rel: str) -> str:
+        parts = [f"### Overview\n\n{overview.markdown(view, benches)}"]
+        if speed is not None:
+            parts.append(f"### Speed (bench)\n\n{speed.markdown(None, headline_only=True)}")
+        link = f"{rel}/report.html" if rel else "report.html"
+        parts.append(f"Every configuration's table, curves and plots: [{link}]({link}) "
+                     f"(and [report.md]({link[:-4]}md)), from `python -m harness report`.")
+        return "\n\n".join(parts)
 
     (out_dir / "report.md").write_text(markdown("") + "\n")
-    (out_dir / "report.html").write_text(rep.html(speed.html() if speed else ""))
+    (out_dir / "report.html").write_text(rep.html(speed.html() if speed else "",
+                                                  overview.html(view, benches, walls)))
     if readme:
         rel = os.path.relpath(out_dir.resolve(), Path(readme).resolve().parent)
-        update_readme(Path(readme), markdown(rel))
+        update_readme(Path(readme), short(rel))
     pngs = sum(len(i) for i in rep.images) + (sum(len(i) for i in speed.images) if speed else 0)
     speed_tables = sum(2 - (t is None) - (i is None) for t, i in speed.tables) if speed else 0
-    return (f"{markdown(None)}\n\nreport: {len(rep.comparisons)} run tables, {speed_tables} speed tables, "
-            f"{pngs} PNG plots, {out_dir / 'report.md'}, {out_dir / 'report.html'}")
+    return (f"{markdown(None)}\n\nreport: overview of {0 if view is None else len(view)} configurations, "
+            f"{len(rep.comparisons)} run tables, {speed_tables} speed tables, {pngs} PNG plots, "
+            f"{out_dir / 'report.md'}, {out_dir / 'report.html'}")

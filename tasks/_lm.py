@@ -102,7 +102,7 @@ def encode_words(text: str, info: dict[str, Any]) -> list[int]:
 
 
 def char_scales(vocab_size: int, full_model: dict[str, Any], full_recipe: Recipe, full_data: dict[str, Any],
-                description: str) -> dict[str, Scale]:
+                description: str, reported: str = "") -> dict[str, Scale]:
     """``smoke`` and ``full`` scales of a character LM: one-hot characters in, a Dense over the
     vocabulary out at every step."""
     base = ModelSpec(cell="rnn", vocab_size=vocab_size, input="onehot", hidden_size=256,
@@ -113,5 +113,5 @@ def char_scales(vocab_size: int, full_model: dict[str, Any], full_recipe: Recipe
     return {
         "smoke": Scale("smoke", "hidden 16, 3 epochs over the first 3,000 characters: seconds on a CPU",
                        smoke, smoke_recipe, {**full_data, "limit": 3000}),
-        "full": Scale("full", description, full, full_recipe, full_data),
+        "full": Scale("full", description, full, full_recipe, full_data, reported=reported),
     }

@@ -81,7 +81,8 @@ TASK = Task(
     scales={
         "smoke": Scale("smoke", "1,000 draws, 3 epochs: seconds on a CPU", MODEL,
                        replace(RECIPE, lr=1e-2, epochs=3), {"samples": 1000}),
-        "full": Scale("full", "the seed's model and recipe: 10,000 draws, 100 epochs", MODEL, RECIPE),
+        "full": Scale("full", "the seed's model and recipe: 10,000 draws, 100 epochs", MODEL, RECIPE,
+                      reported="none (prints predictions)"),
     },
     load=load,
     seq_len=IN_LEN,

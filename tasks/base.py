@@ -53,6 +53,9 @@ class Scale:
     model: ModelSpec
     recipe: Recipe
     data: dict[str, Any] = field(default_factory=dict)
+    # the seed document's (or paper's) own figure for this configuration, as it states it: the overview's
+    # column beside the measured ones
+    reported: str = ""
 
     def with_epochs(self, epochs: int) -> Scale:
         return replace(self, recipe=replace(self.recipe, epochs=epochs))

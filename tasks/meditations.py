@@ -64,7 +64,7 @@ TASK = Task(
         "smoke": Scale("smoke", "2x16 LSTM, 3 epochs: seconds on a CPU", replace(MODEL, hidden_size=16),
                        replace(RECIPE, lr=1e-2, epochs=3)),
         "full": Scale("full", "the seed's 2x512 LSTM, RMSProp 1e-3, 581 epochs of 86 windows (50k steps)",
-                      MODEL, RECIPE),
+                      MODEL, RECIPE, reported="above 0.95 on training windows"),
     },
     load=load,
     seq_len=CONTEXT,

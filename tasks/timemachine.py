@@ -40,6 +40,7 @@ TASK = Task(
                sampling="consecutive"),
         {"steps": 35},
         "GRU 256 on one-hot characters, consecutive sampling, Adam 2e-3, clip 1, 20 epochs",
+        reported="about 1.1 on training text (d2l's GRU, 500 epochs)",
     ),
     load=load,
     encode=_lm.encode_chars,

@@ -98,11 +98,11 @@ def scripted(monkeypatch):
 def make_record(task: str = "imdb", backend: str = "torch", seed: int = 0, *, train: float = 1000.0,
                 evaluate: float = 5000.0, status: str = "ok", machine: str = "m1", device: str = "cpu",
                 started: str = "2026-01-01T00:00:00+00:00", accuracy: float = 0.8, epochs: int = 2,
-                spread: float = 0.02, **override: Any) -> dict[str, Any]:
+                spread: float = 0.02, scale: str = "smoke", **override: Any) -> dict[str, Any]:
     """A complete synthetic record; ``spread`` is the relative min-max of its per-epoch throughput."""
-    run_id = f"{task}-smoke-{backend}-{device}-s{seed}-{started[:19].replace(':', '').replace('-', '')}"
+    run_id = f"{task}-{scale}-{backend}-{device}-s{seed}-{started[:19].replace(':', '').replace('-', '')}"
     record = {
-        "schema": records.SCHEMA, "run_id": run_id, "task": task, "backend": backend, "scale": "smoke",
+        "schema": records.SCHEMA, "run_id": run_id, "task": task, "backend": backend, "scale": scale,
         "seed": seed, "status": status, "error": None if status == "ok" else f"{status} on purpose",
         "started": started,
         "config": {"options": {"epochs": epochs, "precision": "fp32"}, "param_count": 1234,

@@ -40,7 +40,7 @@ def runs(tmp_path):
 
 def test_report_writes_tables_pngs_and_self_contained_html(runs, tmp_path):
     out = tmp_path / "report"
-    text = report.main(str(runs), str(out), None)
+    text = report.main(str(runs), str(out), None, include_smoke=True)
     md = (out / "report.md").read_text()
     assert md.count("### imdb / smoke, 2 epochs on") == 4  # m1 cpu (with jax: no device), m1 gpu, m2
     tables = md.split("### ")
@@ -53,10 +53,13 @@ def test_report_writes_tables_pngs_and_self_contained_html(runs, tmp_path):
     assert "9,000" not in m1_cpu and "20,000" not in m1_cpu  # other machine, other device: other tables
     assert "FAILED" in md and "jax" in md  # the record without environment is kept, as n/a
     assert "imdb/smoke/mxnet/s1: FAILED, no record: could not build tox environment 'mxnet'" in md
-    assert "report: 4 run tables, 0 speed tables, 8 PNG plots" in text
+    # one bar chart: the m1 cpu table; the others have one row each, and a single bar compares nothing
+    assert "report: overview of 0 configurations, 4 run tables, 0 speed tables, 5 PNG plots" in text
 
     pngs = sorted(out.glob("*.png"))
-    assert len(pngs) == 8 and {p.name.split("-")[0] for p in pngs} == {"throughput", "curves"}
+    bars = [p.name for p in pngs if p.name.startswith("throughput")]
+    assert bars == ["throughput-imdb-smoke-e2-cpu-m1.png"]
+    assert len(pngs) == 5 and {p.name.split("-")[0] for p in pngs} == {"throughput", "curves"}
     for png in pngs:
         assert png.read_bytes().startswith(PNG_MAGIC)
         assert matplotlib.image.imread(png).shape[0] > 100
@@ -65,18 +68,16 @@ def test_report_writes_tables_pngs_and_self_contained_html(runs, tmp_path):
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(embedded) == 8 and all(base64.b64decode(e).startswith(PNG_MAGIC) for e in embedded)
+    assert len(embedded) == 5 and all(base64.b64decode(e).startswith(PNG_MAGIC) for e in embedded)
     assert "<td>keras</td>" in page and "src=\"throughput" not in page  # nothing outside the page
 
 
-def test_readme_section_is_generated_with_links_to_the_plots(runs, tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n## Results\n\n{report.START}\nhand-written\n{report.END}\n\nafter\n")
-    report.main(str(runs), str(tmp_path / "results" / "report"), str(readme))
-    text = readme.read_text()
-    assert "hand-written" not in text and text.endswith(f"{report.END}\n\nafter\n")
-    assert "do not edit" in text and "](results/report/throughput-imdb-smoke-e2-cpu-m1.png)" in text
-    assert "| keras" in text
+def test_smoke_comparisons_are_left_out_unless_asked_for(runs, tmp_path):
+    text = report.main(str(runs), str(tmp_path / "report"), None)
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "### imdb / smoke" not in md and not list((tmp_path / "report").glob("*.png"))
+    assert "Only smoke-scale records under" in md and "`report --include-smoke` shows them" in md
+    assert "report: overview of 0 configurations, 0 run tables" in text
 
 
 def test_empty_runs_folder_gives_a_note_not_a_crash(tmp_path):

@@ -1,0 +1,75 @@
+"""The overview: a row per task configuration, a column per backend, metric over seeds and bench speed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from harness import overview, records, report
+from tests.fakes import make_bench_record, make_record
+
+FULL = {"scale": "full", "epochs": 10}  # imdb full's own number of epochs
+
+
+def write(folder, record):
+    return records.write_atomic(folder / f"{record['run_id']}.json", record)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    runs, bench = tmp_path / "runs", tmp_path / "bench"
+    for seed, acc in enumerate([0.85, 0.87, 0.86]):
+        write(runs, make_record(backend="torch", seed=seed, accuracy=acc, started=f"2026-01-0{seed + 1}",
+                                **FULL))
+    write(runs, make_record(backend="torch", seed=0, accuracy=0.10, started="2025-01-01", **FULL))  # replaced
+    write(runs, make_record(backend="keras", seed=0, accuracy=0.80, **FULL))  # misses the 0.84 target
+    write(runs, make_record(backend="mxnet", seed=0, accuracy=0.86, **FULL))
+    write(runs, make_record(backend="mxnet", seed=1, status="diverged", **FULL))
+    write(runs, make_record(backend="jax", seed=0, accuracy=0.99))  # smoke: not in the overview
+    write(runs, make_record(backend="jax", seed=0, accuracy=0.98, scale="full", epochs=3))  # --epochs 3
+    write(runs, make_record(backend="jax", seed=0, accuracy=0.97, config__overrides={"model.hidden_size": 8},
+                            **FULL))  # --set: another model
+    for backend, rate in (("torch", 500.0), ("keras", 1000.0), ("torch-reference", 5000.0)):
+        records.dump_atomic(bench / f"{backend}.json", make_bench_record("imdb-full", backend, train=rate))
+    records.dump_atomic(bench / "old.json", make_bench_record("imdb-full", "mxnet", train=9.0,
+                                                               bench_id="bench-20250101T000000"))
+    return runs, bench
+
+
+def test_cells_hold_the_median_over_seeds_spread_target_and_bench_ratio(folders):
+    runs, bench = folders
+    frame, benches = overview.table(records.load_all(runs), report.bench_records.load_all(bench),
+                                    ["jax", "keras", "keras-jax", "keras-torch", "mxnet", "torch"])
+    assert list(frame.columns) == ["task", "target (test)", "seed document", "torch", "keras", "keras-jax",
+                                   "keras-torch", "jax", "mxnet"]
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert row["task"] == "imdb / full" and row["target (test)"] == "accuracy ≥ 0.84"
+    assert row["seed document"] == "0.8505 (the seed scale's model)"  # tasks/imdb.py's Scale.reported
+    assert row["torch"] == "0.86 [0.85-0.87] n=3 · 0.50x"  # the 2025 record of seed 0 is replaced
+    assert row["keras"] == "0.8† · 1.00x"  # below target; the fastest in the latest bench
+    assert row["mxnet"] == "0.86 (+diverged)"  # its only bench is an older one with one adapter
+    assert row["jax"] == "not run"  # smoke, --epochs and --set runs are other configurations
+    assert benches == ["bench-20260101T000000"]
+
+
+def test_report_puts_the_overview_first_and_the_readme_gets_overview_and_speed_only(folders, tmp_path):
+    runs, bench = folders
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n## Results\n\n{report.START}\nhand-written\n{report.END}\n\nafter\n")
+    text = report.main(str(runs), str(tmp_path / "results" / "report"), str(readme), str(bench))
+    assert "report: overview of 1 configurations" in text
+    md = (tmp_path / "results" / "report" / "report.md").read_text()
+    assert md.index("## Overview") < md.index("## Speed (bench)") < md.index("## Training runs")
+    assert "### Training wall time, minutes" in md
+    assert re.search(r"\| imdb / full \|\s+0.17 \|", md)  # torch: 10 s a run
+    page = (tmp_path / "results" / "report" / "report.html").read_text()
+    assert page.index('id="overview"') < page.index("Speed (bench)") < page.index("Training runs")
+
+    section = readme.read_text()
+    assert "hand-written" not in section and section.endswith(f"{report.END}\n\nafter\n")
+    assert "| imdb / full" in section and "0.86 [0.85-0.87] n=3 · 0.50x" in section
+    assert "Training samples/s" in section and "Inference samples/s" not in section  # the speed table
+    assert "[results/report/report.html](results/report/report.html)" in section
+    assert ".png" not in section and "### imdb / full, 10 epochs" not in section  # the rest: report.html
