@@ -234,7 +234,7 @@ def build_parser() -> Parser:
     compare.add_argument("--runs", default="results/runs", help="folder of result records")
     compare.add_argument("--threshold", type=float, default=0.10,
                          help="smallest slowdown flagged, as a fraction (default 0.10); the measured "
-                              "noise raises it, see README")
+                              "noise raises it, see docs/comparing.md")
     return parser
 
 

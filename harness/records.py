@@ -1,7 +1,7 @@
 """Result records: one JSON file per run, written atomically, with a documented schema.
 
-Schema ``rnnbench.run/1`` (see README, "Result records"): ``schema``, ``run_id``, ``task``, ``backend``,
-``scale``, ``seed``, ``status`` (``ok`` | ``diverged`` | ``failed``), ``error``, ``started``,
+Schema ``rnnbench.run/1`` (see docs/methods.md, "Result records"): ``schema``, ``run_id``, ``task``,
+``backend``, ``scale``, ``seed``, ``status`` (``ok`` | ``diverged`` | ``failed``), ``error``, ``started``,
 ``config`` (model, recipe, data, options), ``metrics``, ``throughput``, ``timings``, ``curves``,
 ``memory``, ``environment``.
 """
