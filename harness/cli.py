@@ -68,6 +68,8 @@ def build_parser() -> Parser:
     sub.add_parser("list", help="tasks (scales, targets) and backends (installed or not)")
 
     test = sub.add_parser("test", help="the test suite (tox; installed privately when missing)")
+    test.add_argument("--full", action="store_true",
+                      help="also the long tests (every task on every backend, real bench and doctor workers)")
     test.add_argument("tox_args", nargs=argparse.REMAINDER, help="passed to tox, e.g. -e core")
 
     run = sub.add_parser("run", help="train and evaluate one task on one backend")

@@ -58,8 +58,17 @@ def _bootstrap_tox() -> list[str]:
 
 
 def run_tox(args: list[str]) -> int:
-    """``tox ARGS`` in the repository (the test suite), with tox installed first where it is missing."""
-    return subprocess.run([*_tox(), "-c", str(ROOT / "tox.ini"), *args], cwd=ROOT).returncode
+    """``tox ARGS`` in the repository (the test suite), with tox installed first where it is missing.
+    ``--full`` (ours, not tox's) adds the long tests (``RNNBENCH_TESTS=full``, see tests/conftest.py). With
+    no tox arguments, every environment runs, as many at once as there are cores: their tests are small
+    models on one or two threads, and building an environment waits on the disk more than the CPU."""
+    env = dict(os.environ)
+    if "--full" in args:
+        args = [a for a in args if a != "--full"]
+        env["RNNBENCH_TESTS"] = "full"
+    if not args:  # the whole suite: environments side by side, one a core (tox.ini's `depends` orders them)
+        args = ["run-parallel", "--parallel", "auto", "--parallel-no-spinner"]
+    return subprocess.run([*_tox(), "-c", str(ROOT / "tox.ini"), *args], cwd=ROOT, env=env).returncode
 
 
 def _build(tox: list[str], env: str, quiet: bool = False) -> None:
@@ -77,8 +86,14 @@ def _build(tox: list[str], env: str, quiet: bool = False) -> None:
                         "above); check access to the package index, or install the backend into this Python")
 
 
+_PYTHONS: dict[str, str] = {}  # tox environment -> its interpreter, once checked in this process
+
+
 def tox_python(env: str, quiet: bool = False) -> str:
-    """The interpreter of tox environment ``env``, which tox builds (or checks) first."""
+    """The interpreter of tox environment ``env``, which tox builds (or checks) first: once a process,
+    since a check costs seconds and a parity or doctor run starts dozens of workers."""
+    if env in _PYTHONS and Path(_PYTHONS[env]).exists():
+        return _PYTHONS[env]
     tox = [*_tox(), "-c", str(ROOT / "tox.ini")]
     _build(tox, env, quiet)
     found = subprocess.run([*tox, "exec", "-e", env, "-qq", "--", "python", "-c",
@@ -87,6 +102,7 @@ def tox_python(env: str, quiet: bool = False) -> str:
     if found.returncode != 0 or not path or not Path(path).exists():
         raise UserError(f"cannot find the Python of tox environment '{env}' (tox exited "
                         f"{found.returncode}); rebuild it: `tox run -e {env} --recreate --notest`")
+    _PYTHONS[env] = path
     return path
 
 
@@ -102,8 +118,10 @@ def run_in_tox(env: str, argv: list[str], lacking: list[str]) -> int:
     if os.environ.get(IN_TOX) == env:
         raise UserError(f"{', '.join(lacking)} cannot be imported even inside tox environment '{env}'; "
                         f"rebuild it with `tox run -e {env} --recreate --notest`")
-    print(f"rnnbench: {', '.join(lacking)} not importable in {sys.executable}; running in tox environment "
-          f"'{env}' (built on first use, which can take minutes)", file=sys.stderr, flush=True)
+    if env not in _PYTHONS:  # said once a process
+        print(f"rnnbench: {', '.join(lacking)} not importable in {sys.executable}; running in tox "
+              f"environment '{env}' (built on first use, which can take minutes)",
+              file=sys.stderr, flush=True)
     python = tox_python(env)
     child_env = {**os.environ, IN_TOX: env, "RNNBENCH_CWD": os.getcwd()}
     proc = subprocess.Popen([python, "-m", "harness", *argv], cwd=ROOT, env=child_env)

@@ -128,3 +128,44 @@ def test_cli_and_matrix_need_only_the_standard_library():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("given", "tox_args", "full"), [
+    ([], ["run-parallel", "--parallel", "auto", "--parallel-no-spinner"], False),  # the whole suite
+    (["--full"], ["run-parallel", "--parallel", "auto", "--parallel-no-spinner"], True),
+    (["-e", "core", "--full"], ["-e", "core"], True),
+    (["-e", "core"], ["-e", "core"], False),  # tox's own arguments pass through
+])
+def test_the_test_command_runs_tox_in_parallel_and_full_adds_the_long_tests(monkeypatch, given, tox_args,
+                                                                              full):
+    seen = {}
+
+    def fake_run(cmd, cwd, env):
+        seen.update(cmd=cmd, env=env)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(dispatch, "_tox", lambda: ["tox"])
+    monkeypatch.setattr(dispatch.subprocess, "run", fake_run)
+    monkeypatch.delenv("RNNBENCH_TESTS", raising=False)
+    assert dispatch.run_tox(given) == 0
+    assert seen["cmd"] == ["tox", "-c", str(ROOT / "tox.ini"), *tox_args]
+    assert (seen["env"].get("RNNBENCH_TESTS") == "full") is full
+
+
+def test_a_tox_environment_is_checked_once_a_process(monkeypatch, tmp_path):
+    python = tmp_path / "python"
+    python.write_text("")
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, f"{python}\n", "")
+
+    monkeypatch.setattr(dispatch, "_tox", lambda: ["tox"])
+    monkeypatch.setattr(dispatch.subprocess, "run", fake_run)
+    monkeypatch.setattr(dispatch, "_PYTHONS", {})
+    assert dispatch.tox_python("keras") == dispatch.tox_python("keras") == str(python)
+    assert len(calls) == 2  # one build check and one `tox exec`, for both calls
+    python.unlink()  # an environment removed since: checked again
+    with pytest.raises(UserError, match="cannot find the Python of tox environment 'keras'"):
+        dispatch.tox_python("keras")
