@@ -220,16 +220,22 @@ WALL_NOTE = (
     "times are a guide to what a run costs, not a speed figure.")
 
 
-def html(frame: pd.DataFrame | None, benches: list[str], walls: pd.DataFrame | None = None) -> str:
+def _prose(text: str) -> str:
+    """A note as HTML: escaped, with Markdown's `code` spans as <code>."""
     import html as html_lib
+    import re
 
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html_lib.escape(text))
+
+
+def html(frame: pd.DataFrame | None, benches: list[str], walls: pd.DataFrame | None = None) -> str:
     if frame is None:
         return "<p>No full-scale result records yet.</p>"
     where = f" Speed ratios from {', '.join(benches)}." if benches else ""
     out = (frame.to_html(index=False, escape=True, border=0, classes="runs overview", table_id="overview")
-           + f"\n<p>{html_lib.escape(NOTE + where)}</p>")
+           + f"\n<p>{_prose(NOTE + where)}</p>")
     if walls is not None:
         out += ("\n<h3>Training wall time, minutes</h3>\n"
                 + walls.to_html(index=False, escape=True, border=0, classes="runs", table_id="wall-times")
-                + f"\n<p>{html_lib.escape(WALL_NOTE)}</p>")
+                + f"\n<p>{_prose(WALL_NOTE)}</p>")
     return out
