@@ -67,7 +67,7 @@ def run_tox(args: list[str]) -> int:
         args = [a for a in args if a != "--full"]
         env["RNNBENCH_TESTS"] = "full"
     if not args:  # the whole suite: environments side by side, one a core (tox.ini's `depends` orders them)
-        args = ["run-parallel", "--parallel", "auto", "--parallel-no-spinner"]
+        args = ["run-parallel", "--parallel", "auto", "--parallel-live"]  # every line as it comes: CI logs
     return subprocess.run([*_tox(), "-c", str(ROOT / "tox.ini"), *args], cwd=ROOT, env=env).returncode
 
 

@@ -131,8 +131,8 @@ def test_cli_and_matrix_need_only_the_standard_library():
 
 
 @pytest.mark.parametrize(("given", "tox_args", "full"), [
-    ([], ["run-parallel", "--parallel", "auto", "--parallel-no-spinner"], False),  # the whole suite
-    (["--full"], ["run-parallel", "--parallel", "auto", "--parallel-no-spinner"], True),
+    ([], ["run-parallel", "--parallel", "auto", "--parallel-live"], False),  # the whole suite
+    (["--full"], ["run-parallel", "--parallel", "auto", "--parallel-live"], True),
     (["-e", "core", "--full"], ["-e", "core"], True),
     (["-e", "core"], ["-e", "core"], False),  # tox's own arguments pass through
 ])
