@@ -37,7 +37,7 @@ def scenario(which: str, out: Path) -> dict:
     env = {**os.environ, "RNNBENCH_DATA_DIR": str(mirror)}
     with loopback_namespace() as netns:
         done = subprocess.run([*netns, sys.executable, str(SCENARIO), which, str(out)], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=1200)
+                              capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((out / "scenario.json").read_text())
 
