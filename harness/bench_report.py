@@ -227,6 +227,7 @@ class Speed:
     images: list[list[Path]]
     folder: Path
     ratios: list[pd.DataFrame | None] = field(default_factory=list)  # adapter / reference, per group
+    records: list[dict[str, Any]] = field(default_factory=list)  # every bench record read, oldest first
 
     def _ratios(self) -> list[pd.DataFrame | None]:
         return self.ratios or [None] * len(self.groups)
@@ -296,4 +297,4 @@ def build(folder: Path, out: Path) -> Speed:
     out.mkdir(parents=True, exist_ok=True)
     tables = [(headline(g, "train"), headline(g, "inference")) for g in found]
     images = [[p for bench_id, rs in sweeps(g) for p in plot_sweep(bench_id, rs, out)] for g in found]
-    return Speed(found, tables, images, Path(folder), [ratios(g) for g in found])
+    return Speed(found, tables, images, Path(folder), [ratios(g) for g in found], recs)

@@ -20,17 +20,19 @@ from typing import Any
 import pandas as pd
 
 from harness import bench_reference
-from harness.report import NA, dig, fmt, scale_label
+from harness.report import NA, dig, fmt, fmt_spread, scale_label
+from tasks.base import Scale, Target
 
 MISSES = "†"  # marks a median that misses the target
 ORDER = ("torch", "keras", "keras-jax", "keras-torch", "jax", "mxnet")  # the columns, then any others
 
 
-def _own_epochs(task: str, scale: str) -> int | None:
+def _scale(task: str, scale: str) -> Scale | None:
+    """The task's own scale of that name, if the task and scale still exist."""
     import tasks
 
     try:
-        return tasks.get(task).scales[scale].recipe.epochs
+        return tasks.get(task).scales.get(scale)
     except KeyError:
         return None
 
@@ -40,7 +42,9 @@ def _plain(r: dict[str, Any], include_smoke: bool) -> bool:
     precision = dig(r, "environment", "backend", "precision",
                     default=dig(r, "config", "options", "precision"))
     epochs = dig(r, "config", "options", "epochs")
-    return (scale_label(r) == r["scale"] and (epochs is None or epochs == _own_epochs(r["task"], r["scale"]))
+    own = _scale(r["task"], r["scale"])
+    own_epochs = epochs is None or (own is not None and epochs == own.recipe.epochs)
+    return (scale_label(r) == r["scale"] and own_epochs
             and precision in (None, "fp32") and (include_smoke or r["scale"] != "smoke"))
 
 
@@ -102,21 +106,22 @@ def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict
     return out
 
 
-def _metric_text(conf: Config, cell: Cell | None) -> str:
-    if cell is None:
-        return NA
-    metric, target = conf.target.get("metric"), conf.target
-    vals = cell.values(f"test_{metric}")
+def _spread(vals: list[float]) -> dict[str, float]:
+    """The figures ``report.fmt_spread`` formats: median, min, max and count."""
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+
+
+def _metric_text(conf: Config, cell: Cell) -> str:
+    target = conf.target
+    vals = cell.values(f"test_{target.get('metric')}")
     bad = sorted({r["status"] for r in cell.runs.values() if r["status"] != "ok"})
     if not vals:
         return ", ".join(bad) or NA
-    med = statistics.median(vals)
-    text = fmt(med, 3)
-    if len(vals) > 1 and fmt(min(vals), 3) != fmt(max(vals), 3):
-        text += f" [{fmt(min(vals), 3)}-{fmt(max(vals), 3)}]"
+    figures = _spread(vals)
+    text = fmt_spread(figures, 3)
     if target.get("value") is not None:
-        good = med >= target["value"] if target.get("mode", "max") == "max" else med <= target["value"]
-        text += "" if good else MISSES
+        rule = Target(target.get("metric", ""), target["value"], target.get("mode", "max"))
+        text += "" if rule.reached(figures["median"]) else MISSES
     if len(vals) > 1:
         text += f" n={len(vals)}"
     if bad:
@@ -177,23 +182,15 @@ def wall_times(recs: list[dict[str, Any]], backends: list[str],
             if not walls:
                 row[b] = NA
                 continue
-            text = fmt(statistics.median(walls), 2)
-            if len(walls) > 1 and fmt(min(walls), 2) != fmt(max(walls), 2):
-                text += f" [{fmt(min(walls), 2)}-{fmt(max(walls), 2)}]"
-            row[b] = text + (f" (load {max(loads):.1f})" if loads else "")
+            row[b] = fmt_spread(_spread(walls), 2) + (f" (load {max(loads):.1f})" if loads else "")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _reported(task: str, scale: str) -> str:
     """The seed document's own figure for the configuration (``Scale.reported``), if the task says."""
-    import tasks
-
-    try:
-        found = tasks.get(task).scales.get(scale)
-    except (KeyError, ImportError):
-        return NA
-    return (getattr(found, "reported", "") or NA) if found else NA
+    found = _scale(task, scale)
+    return (found.reported or NA) if found else NA
 
 
 NOTE = (

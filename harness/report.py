@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import bench as bench_records
 from harness import matrix, plots, records
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -370,9 +369,9 @@ def main(runs: str, out: str, readme: str | None, bench: str | None = None,
 
     out_dir = Path(out)
     rep = build(Path(runs), out_dir, include_smoke)
-    bench_recs = bench_records.load_all(Path(bench)) if bench and Path(bench).exists() else []
     speed = bench_report.build(Path(bench), out_dir) if bench else None
-    view, benches = overview.table(rep.records, bench_recs, backends.names(), include_smoke)
+    view, benches = overview.table(rep.records, speed.records if speed else [], backends.names(),
+                                   include_smoke)
     walls = overview.wall_times(rep.records, backends.names(), include_smoke)
 
     def markdown(image_dir: str | None) -> str:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from harness import overview, records, report
+from harness import bench, overview, records, report
 from tests.fakes import make_bench_record, make_record
 
 FULL = {"scale": "full", "epochs": 10}  # imdb full's own number of epochs
@@ -38,8 +38,8 @@ def folders(tmp_path):
 
 
 def test_cells_hold_the_median_over_seeds_spread_target_and_bench_ratio(folders):
-    runs, bench = folders
-    frame, benches = overview.table(records.load_all(runs), report.bench_records.load_all(bench),
+    runs, bench_dir = folders
+    frame, benches = overview.table(records.load_all(runs), bench.load_all(bench_dir),
                                     ["jax", "keras", "keras-jax", "keras-torch", "mxnet", "torch"])
     assert list(frame.columns) == ["task", "target (test)", "seed document", "torch", "keras", "keras-jax",
                                    "keras-torch", "jax", "mxnet"]
