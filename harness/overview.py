@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from harness import bench_reference
+from harness.bench_report import BUSY
 from harness.report import NA, dig, fmt, fmt_spread, scale_label
 from tasks.base import Scale, Target
 
@@ -87,10 +88,12 @@ def configs(recs: list[dict[str, Any]], include_smoke: bool = False) -> list[Con
     return [found[k] for k in sorted(found)]
 
 
-def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict[str, float], str]]:
+def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict[str, float], str, set[str]]]:
     """Per (task, scale): training samples/s (median) per backend from the latest bench that measured
-    at least two adapters of it without overrides, and that bench's id. Reference rows are left out."""
+    at least two adapters of it without overrides, that bench's id, and the backends whose figures were
+    taken while other processes used the machine (``busy``). Reference rows are left out."""
     by_bench: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    busy: set[tuple[str, str]] = set()  # (bench id, backend)
     for r in bench_recs:  # oldest first: a later bench of a configuration replaces an earlier one
         point = r.get("point") or {}
         rate = dig(r, "train", "samples_per_s", "median")
@@ -98,11 +101,13 @@ def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict
                 or bench_reference.is_reference(r["backend"])):
             continue
         by_bench.setdefault((r["task"], r["scale"]), {}).setdefault(r["bench_id"], {})[r["backend"]] = rate
+        if r.get("busy"):
+            busy.add((r["bench_id"], r["backend"]))
     out = {}
     for key, benches in by_bench.items():
         full = [b for b in sorted(benches) if len(benches[b]) >= 2]
         if full:
-            out[key] = (benches[full[-1]], full[-1])
+            out[key] = (benches[full[-1]], full[-1], {name for bid, name in busy if bid == full[-1]})
     return out
 
 
@@ -151,14 +156,14 @@ def table(recs: list[dict[str, Any]], bench_recs: list[dict[str, Any]], backends
     speed = speeds(bench_recs)
     rows, used = [], set()
     for conf in confs:
-        rates, bench_id = speed.get((conf.task, conf.scale), ({}, None))
+        rates, bench_id, busy = speed.get((conf.task, conf.scale), ({}, None, set()))
         best = max(rates.values(), default=None)
         row = {"task": f"{conf.task} / {conf.scale}", "target (test)": _target_text(conf.target),
                "seed document": _reported(conf.task, conf.scale)}
         for b in _columns(confs, backends):
             text = _metric_text(conf, conf.cells.get(b)) if b in conf.cells else "not run"
             if b in rates and best:
-                text += f" · {rates[b] / best:.2f}x"
+                text += f" · {rates[b] / best:.2f}x" + (BUSY if b in busy else "")
                 used.add(bench_id)
             row[b] = text
         rows.append(row)
@@ -197,7 +202,8 @@ NOTE = (
     "Each cell: the test metric, median [min-max] over seeds (n = seeds; the latest record of each), "
     f"{MISSES} where the median misses the target; then `· 1.00x`, the training speed relative to the "
     "fastest backend of that configuration in the bench (`python -m harness bench`, on one idle machine; no "
-    "figure where the configuration has not been benched). Smoke scales and runs with `--set` overrides are "
+    "figure where the configuration has not been benched; `(busy)` where other processes used the machine "
+    "while it was measured). Smoke scales and runs with `--set` overrides are "
     "left out. "
     "The seed document column is the figure the task's source program or paper states."
 )

@@ -32,6 +32,8 @@ def folders(tmp_path):
                             **FULL))  # --set: another model
     for backend, rate in (("torch", 500.0), ("keras", 1000.0), ("torch-reference", 5000.0)):
         records.dump_atomic(bench / f"{backend}.json", make_bench_record("imdb-full", backend, train=rate))
+    records.dump_atomic(bench / "keras-jax.json",  # measured while the machine was busy
+                        make_bench_record("imdb-full", "keras-jax", train=800.0, busy=True))
     records.dump_atomic(bench / "old.json", make_bench_record("imdb-full", "mxnet", train=9.0,
                                                                bench_id="bench-20250101T000000"))
     return runs, bench
@@ -51,6 +53,7 @@ def test_cells_hold_the_median_over_seeds_spread_target_and_bench_ratio(folders)
     assert row["keras"] == "0.8† · 1.00x"  # below target; the fastest in the latest bench
     assert row["mxnet"] == "0.86 (+diverged)"  # its only bench is an older one with one adapter
     assert row["jax"] == "not run"  # smoke, --epochs and --set runs are other configurations
+    assert row["keras-jax"] == "not run · 0.80x (busy)"  # a busy bench figure says so
     assert benches == ["bench-20260101T000000"]
 
 
