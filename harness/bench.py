@@ -1,7 +1,9 @@
 """``python -m harness bench``: throughput by an interleaved, repeated protocol, apart from training runs.
 
-One worker process per backend, in its own environment, started once for all of its points
-(``harness.bench_worker``); only one backend works at a time. Order: for each point, repeat 1 of every
+Workers run in each backend's own environment (``harness.bench_worker``): by default a fresh one per
+repeat, started with a random-length environment variable so that its memory layout is drawn anew
+(``harness.layout``: a process' layout alone moved a backend by 25%), or with ``--reuse-workers`` one per
+backend for all of its points; only one backend works at a time. Order: for each point, repeat 1 of every
 backend, then repeat 2, and so on, so a drift of the machine's load touches every backend alike. Every
 repeat is sampled for other processes' CPU use (``harness.quiet``); figures taken while others used the
 machine are marked ``busy`` on screen and in the records.
@@ -28,7 +30,17 @@ from typing import Any, Protocol
 
 import backends
 import tasks
-from harness import bench_plan, bench_reference, dispatch, environment, outdir, quiet, records, threads
+from harness import (
+    bench_plan,
+    bench_reference,
+    dispatch,
+    environment,
+    layout,
+    outdir,
+    quiet,
+    records,
+    threads,
+)
 from harness.bench_worker import REPLY
 from harness.errors import UserError
 from harness.timing import spread
@@ -39,7 +51,7 @@ MANIFEST = "bench.json"
 SPREAD_OK = 0.10  # the protocol's promise on a quiet machine: (max - min) / median of the repeats
 # the options that define a bench: a resume must ask for the same ones
 PLAN_OPTIONS = ("tasks", "backends", "scale", "sweeps", "repeats", "steps", "warmup", "threads", "device",
-                "precision", "flush_to_zero", "settings")
+                "precision", "flush_to_zero", "settings", "fresh_workers")
 
 
 class WorkerDied(Exception):
@@ -57,7 +69,7 @@ class Worker(Protocol):
 class ProcessWorker:
     """A ``python -m harness bench-worker`` process in the backend's environment."""
 
-    def __init__(self, backend: str, opts: dict[str, Any], log: Path) -> None:
+    def __init__(self, backend: str, opts: dict[str, Any], log: Path, randomise_layout: bool = False) -> None:
         info = backends.get(bench_reference.base(backend))  # a reference row runs in its backend's env
         python = dispatch.env_python(info)
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +77,9 @@ class ProcessWorker:
         self._log = open(log, "a")  # noqa: SIM115 - kept open for the worker's life
         env = {k: v for k, v in os.environ.items() if k not in (dispatch.IN_TOX, "RNNBENCH_CWD")}
         env.update(threads.environ(opts["threads"]), PYTHONUNBUFFERED="1")
+        env.pop(layout.VAR, None)
+        if randomise_layout:  # a fresh stack and heap placement for this worker (harness/layout.py)
+            env.update(layout.environ())
         cmd = [python, "-m", "harness", "bench-worker", "--backend", backend, "--device", opts["device"],
                "--precision", opts["precision"], "--threads", str(opts["threads"])]
         if not opts["flush_to_zero"]:
@@ -148,7 +163,8 @@ def new_record(bench_id: str, point: bench_plan.Point, backend: str, opts: dict[
         "backend": backend, "reference": bench_reference.is_reference(backend), "status": "partial",
         "error": None, "started": _now(), "finished": None,
         "protocol": {k: opts[k] for k in ("steps", "warmup", "repeats", "threads", "device", "precision")}
-        | {"interleaved": list(opts["backends"]), "synchronised": True},
+        | {"interleaved": list(opts["backends"]), "synchronised": True,
+           "fresh_worker_per_repeat": bool(opts.get("fresh_workers"))},
         "repeats": [], "first_step_s": None, "first_predict_s": None, "build_s": None,
         "memory": {"peak_host_bytes": None, "peak_device_bytes": None},
         "environment": None, "load_before": load_before, "busy": bool(load_before.get("busy")),
@@ -156,8 +172,8 @@ def new_record(bench_id: str, point: bench_plan.Point, backend: str, opts: dict[
 
 
 def _add_repeat(record: dict[str, Any], result: dict[str, Any], load: dict[str, Any]) -> None:
-    for key in ("build_s", "first_step_s", "first_predict_s"):
-        if key in result:
+    for key in ("build_s", "first_step_s", "first_predict_s"):  # the first build's (fresh workers rebuild)
+        if key in result and record.get(key) is None:
             record[key] = result[key]
     train, infer, seq = result["train_steps_per_s"], result["infer_steps_per_s"], result["seq_len"]
     record["repeats"].append({
@@ -168,6 +184,8 @@ def _add_repeat(record: dict[str, Any], result: dict[str, Any], load: dict[str, 
         "infer_samples_per_s": infer * result["infer_batch"],
         "infer_tokens_per_s": infer * result["infer_batch"] * seq,
         "last_loss": result.get("last_loss"), "load": load, "pid": result.get("pid"),
+        "layout_pad": result.get("layout_pad"),
+        **{key: result[key] for key in ("build_s", "first_step_s", "first_predict_s") if key in result},
     })
     record["memory"] = {"peak_host_bytes": result.get("peak_host_bytes"),
                         "peak_device_bytes": result.get("peak_device_bytes")}
@@ -235,6 +253,7 @@ def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: boo
 
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     folder, manifest = prepare(opts, out, resume)
+    fresh = bool(opts.get("fresh_workers"))
     points = [bench_plan.Point.from_dict(p) for p in manifest["points"]]
     names: list[str] = list(opts["backends"])
     recs: dict[tuple[str, str], dict[str, Any]] = {}
@@ -278,6 +297,8 @@ def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: boo
                 reply = workers[backend].measure({"op": "measure", "point": point.to_dict(), "repeat": repeat,
                                                   "steps": opts["steps"], "warmup": opts["warmup"]})
                 load = quiet.others(s0, sampler(pids()))
+                if fresh:  # the next repeat starts another worker, with another layout
+                    workers.pop(backend).close()
             except (WorkerDied, UserError) as exc:
                 worker = workers.pop(backend, None)
                 if worker is not None:
@@ -364,16 +385,21 @@ def main(args: Any) -> int:
     opts = {"tasks": task_names, "backends": backend_names, "scale": args.scale, "settings": settings or None,
             "sweeps": [[k, v] for k, v in axes], "repeats": args.repeats, "steps": args.steps,
             "warmup": args.warmup, "threads": n_threads, "device": args.device, "precision": args.precision,
-            "flush_to_zero": args.flush_to_zero, "points": points}
+            "flush_to_zero": args.flush_to_zero, "fresh_workers": args.fresh_workers, "points": points}
     out = outdir.check_writable(args.out)
     print(f"rnnbench bench: {len(points)} point(s) x {len(backend_names)} backend(s) x {args.repeats} "
           f"repeats, {args.steps} timed steps after {args.warmup} warm-up, {n_threads} threads",
           file=sys.stderr, flush=True)
 
+    started: set[str] = set()
+
     def make(backend: str, folder: Path) -> Worker:
-        print(f"\nrnnbench: starting the {backend} worker (its environment is built on first use)",
-              file=sys.stderr, flush=True)
-        return ProcessWorker(backend, opts, folder / "logs" / f"{backend}.log")
+        if backend not in started:  # fresh workers start once a repeat: say it the first time
+            print(f"\nrnnbench: starting the {backend} worker (its environment is built on first use)",
+                  file=sys.stderr, flush=True)
+            started.add(backend)
+        return ProcessWorker(backend, opts, folder / "logs" / f"{backend}.log",
+                             randomise_layout=opts["fresh_workers"])
 
     folder, recs = run(opts, out, make, resume=args.resume, progress=args.progress)
     print(table(recs))

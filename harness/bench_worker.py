@@ -29,7 +29,7 @@ from typing import Any
 import backends
 from backends import canonical
 from backends.base import Adapter
-from harness import bench_plan, bench_reference, ftz, threads
+from harness import bench_plan, bench_reference, ftz, layout, threads
 from harness.timing import Stopwatch
 
 REPLY = "@@rnnbench-bench "
@@ -136,6 +136,7 @@ class Measurer:
             "peak_device_bytes": adapter.peak_device_memory(),
             "backend": adapter.describe(), "threads": threads.describe(),
             "flush_to_zero": ftz.enabled(), "denormals_flushed": ftz.flushes(), "pid": os.getpid(),
+            "layout_pad": layout.pad(),
         }
 
 

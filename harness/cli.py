@@ -166,6 +166,9 @@ def build_parser() -> Parser:
                        help="keep denormal floats on the CPU")
     bench.add_argument("--out", default="results/bench", help="folder for bench records")
     bench.add_argument("--resume", action="store_true", help="continue the newest unfinished bench in OUT")
+    bench.add_argument("--reuse-workers", dest="fresh_workers", action="store_false",
+                       help="one worker per backend for every repeat (faster; default: a fresh worker per "
+                            "repeat with a random process layout, see docs/bench.md)")
     bench.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     _config_options(bench)
 
