@@ -4,8 +4,13 @@
 # across sessions. Records go to results/runs/; `python -m harness report` builds the overview.
 # keras-torch (Keras 3 on PyTorch: no fused kernels, per-step ops) is the slowest backend by far, so its
 # runs come last, after every configuration has run on the other five.
-#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh
+# An argument picks a part, so two parts can run side by side on two cores (each run takes one thread):
+#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh            # everything, in this order
+#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh main       # all but keras-torch
+#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh keras-torch
 set -uo pipefail
+PART="${1:-all}"
+case "$PART" in all|main|keras-torch) ;; *) echo "full-scale.sh: unknown part '$PART'; give main, keras-torch or nothing (all)" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 FIVE=torch,keras,keras-jax,jax,mxnet
 FOUR=torch,keras,jax,mxnet
@@ -13,6 +18,9 @@ FOUR=torch,keras,jax,mxnet
 # and there a second OpenMP thread that waits on a busy core makes batch-1 steps ten times slower.
 # imdb-full and five-words-rnn began before this, with the default (every core): their manifests keep it.
 m() {  # m NAME TASKS SCALE BACKENDS REPEATS [THREADS, or "all" for the default]
+    local part=main
+    [ "$4" = keras-torch ] && part=keras-torch
+    [ "$PART" = all ] || [ "$PART" = "$part" ] || return 0
     local threads=(--threads "${6:-1}")
     [ "${6:-1}" = all ] && threads=()
     python -m harness matrix --tasks "$2" --scale "$3" --backends "$4" --repeats "$5" "${threads[@]}" \
@@ -28,11 +36,11 @@ m charlm-full timemachine,tinyshakespeare full "$FOUR" 1
 m imdb-full imdb full torch,mxnet,jax,keras,keras-jax 3 all
 m imdb-seed imdb seed "$FIVE" 1
 m ptb-full ptb full "$FOUR" 1
-# keras-torch
+# keras-torch, cheapest first
 m arithmetic-full-keras-torch arithmetic full keras-torch 1
 m lyrics-full-keras-torch lyrics full keras-torch 1
+m five-words-lstm-keras-torch five-words lstm keras-torch 1
+m meditations-full-keras-torch meditations full keras-torch 1
+m names-full-keras-torch names full keras-torch 3
 m imdb-full-keras-torch imdb full keras-torch 3
 m imdb-seed-keras-torch imdb seed keras-torch 1
-m meditations-full-keras-torch meditations full keras-torch 1
-m five-words-lstm-keras-torch five-words lstm keras-torch 1
-m names-full-keras-torch names full keras-torch 3

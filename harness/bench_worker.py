@@ -1,5 +1,5 @@
-"""The bench's measuring side: one process per backend, in that backend's environment, started once for
-all of its points.
+"""The bench's measuring side: a process in one backend's environment, started for each repeat (or, with
+``--reuse-workers``, once for all of its points and repeats).
 
 ``Measurer.measure(point, repeat)`` builds the point's model the first time it sees the point (the very
 first training step and the first inference batch, with any compilation, are timed on their own), then

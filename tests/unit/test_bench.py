@@ -242,3 +242,52 @@ def test_a_repeat_is_the_median_of_its_synchronised_chunks():
     # one chunk hit by a hiccup (three times slower) does not move the repeat's figure
     assert chunk_rate([(6, 1.0), (6, 1.0), (6, 3.0), (6, 1.0), (6, 1.0)]) == pytest.approx(6.0)
     assert chunk_rate([(2, 1.0), (2, 2.0)]) == pytest.approx(1.5)
+
+
+def test_fresh_workers_start_one_worker_per_repeat_and_keep_each_builds_timings(scripted, tmp_path):
+    events: list = []
+    made: list = []
+    inner = in_process(events)
+
+    def make(backend, folder):
+        made.append(backend)
+        return inner(backend, folder)
+
+    _, recs = run(tmp_path, events, options(backends=["a", "b"], repeats=3, fresh_workers=True), make=make)
+    assert made == ["a", "b"] * 3  # a new worker (a new process layout) for every repeat
+    rec = recs[0]
+    assert rec["protocol"]["fresh_worker_per_repeat"] is True and rec["train"]["samples_per_s"]["n"] == 3
+    assert [r["first_step_s"] for r in rec["repeats"]] == [STEP_S] * 3  # every repeat built its model
+    assert rec["first_step_s"] == STEP_S and all("layout_pad" in r for r in rec["repeats"])
+    # a worker per backend for all repeats where fresh workers are off (--reuse-workers)
+    made.clear()
+    _, recs = run(tmp_path / "reuse", [], options(backends=["a", "b"], repeats=3), make=make)
+    assert made == ["a", "b"] and recs[0]["protocol"]["fresh_worker_per_repeat"] is False
+    assert "first_step_s" in recs[0]["repeats"][0] and "first_step_s" not in recs[0]["repeats"][1]
+
+
+def test_a_process_worker_gets_a_random_layout_padding_in_its_environment(scripted, monkeypatch, tmp_path):
+    import random
+
+    from harness import bench_worker, dispatch, layout
+
+    lengths = {len(layout.environ(random.Random(seed))[layout.VAR]) for seed in range(50)}
+    assert min(lengths) >= 0 and max(lengths) < layout.MAX_PAD and len(lengths) > 40
+    seen: list[dict] = []
+
+    class FakeProcess:
+        def __init__(self, cmd, env, **kwargs):
+            seen.append(env)
+            self.pid, self.stdout = 1, iter([bench_worker.REPLY + json.dumps({"ok": True, "ready": True})])
+
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(bench, "subprocess", SimpleNamespace(Popen=FakeProcess, PIPE=-1))
+    monkeypatch.setattr(dispatch, "env_python", lambda info: "python")
+    monkeypatch.setenv(layout.VAR, "inherited")
+    opts = options(threads=2)
+    for randomise in (True, False):
+        bench.ProcessWorker("torch", opts, tmp_path / "w.log", randomise_layout=randomise)
+    assert layout.VAR in seen[0] and set(seen[0][layout.VAR]) <= {"x"}
+    assert layout.VAR not in seen[1]  # no padding, not even an inherited one
+    assert seen[0]["OMP_NUM_THREADS"] == "2"
