@@ -233,17 +233,26 @@ class Speed:
         return self.ratios or [None] * len(self.groups)
 
     def markdown(self, image_dir: str | None, headline_only: bool = False) -> str:
-        """The section; ``headline_only``: the training tables alone (the README's short form)."""
+        """The section; ``headline_only``: the README's short form, the machine of the newest bench alone
+        (its training table and adapter / reference ratios; the others are in the full report)."""
         if not self.groups:
             return f"_No bench records under {self.folder}: run `python -m harness bench`._"
         parts = []
-        for group, (train, infer), images, versus in zip(self.groups, self.tables, self.images,
-                                                         self._ratios(), strict=True):
+        rows = list(zip(self.groups, self.tables, self.images, self._ratios(), strict=True))
+        if headline_only:
+            newest = max(rows, key=lambda row: max(r.get("started") or "" for r in row[0].records))
+            if len(rows) > 1:
+                parts.append(f"The newest machine's bench; {len(rows) - 1} other machine(s) in the full "
+                             "report.")
+            rows = [newest]
+        for group, (train, infer), images, versus in rows:
             parts.append(f"{'####' if headline_only else '###'} Speed on {group.title}")
             if train is not None:
                 parts.append("Training samples/s, median [min-max] of the interleaved repeats, and the ratio "
                              f"to the row's fastest backend:\n\n{train.to_markdown(index=False)}")
             if headline_only:
+                if versus is not None:
+                    parts.append(f"{REFERENCE_NOTE}\n\n{versus.to_markdown(index=False)}")
                 continue
             if infer is not None:
                 parts.append(f"Inference samples/s:\n\n{infer.to_markdown(index=False)}")

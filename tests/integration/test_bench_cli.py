@@ -1,5 +1,6 @@
-"""The bench end to end, as a user types it: the driver starts one real worker process per backend
-importable here, and every record parses and says what ran. No speed is asserted."""
+"""The bench end to end, as a user types it: the driver starts real worker processes (a fresh one per
+repeat) of every backend importable here, and every record parses and says what ran. No speed is
+asserted."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def test_bench_runs_real_workers_and_writes_records(chosen, tmp_path):
             assert rec["status"] == "ok", rec["error"]
             assert rec["point"]["cell"] == cell and rec["point"]["seq_len"] == 100
             assert len(rec["repeats"]) == 2 and rec["train"]["samples_per_s"]["median"] > 0
+            # each repeat in a fresh worker process, its layout padding drawn anew and recorded
+            assert len({r["pid"] for r in rec["repeats"]}) == 2 and rec["protocol"]["fresh_worker_per_repeat"]
+            assert all(isinstance(r["layout_pad"], int) and r["first_step_s"] > 0 for r in rec["repeats"])
             assert rec["inference"]["samples_per_s"]["n"] == 2 and rec["first_step_s"] > 0
             env = rec["environment"]
             assert env["backend"]["kernel_path"] in ("fused", "scan", "loop", "cudnn")

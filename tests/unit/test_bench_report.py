@@ -80,3 +80,15 @@ def test_baseline_tracks_bench_figures(tmp_path):
                                     started="2026-01-02T00:00:00+00:00"))
     text, code = baseline.compare(str(file), str(folder), 0.10)
     assert code == 1 and "SLOWER" in text and "0.700" in text
+
+
+def test_readme_shows_the_newest_machines_bench_alone(tmp_path):
+    write(tmp_path / "bench", make_bench_record(machine="old-box", train=111),
+          make_bench_record(machine="new-box", train=222, bench_id="bench-20260102T000000",
+                            started="2026-01-02T00:00:00+00:00"))
+    speed = bench_report.build(tmp_path / "bench", tmp_path / "out")
+    short = speed.markdown(None, headline_only=True)
+    assert "machine new-box" in short and "machine old-box" not in short
+    assert "222 [" in short and "111 [" not in short and "1 other machine(s) in the full report" in short
+    full = speed.markdown(None)
+    assert "machine new-box" in full and "machine old-box" in full

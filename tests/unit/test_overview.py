@@ -60,7 +60,7 @@ def test_cells_hold_the_median_over_seeds_spread_target_and_bench_ratio(folders)
 def test_report_puts_the_overview_first_and_the_readme_gets_overview_and_speed_only(folders, tmp_path):
     runs, bench = folders
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n## Results\n\n{report.START}\nhand-written\n{report.END}\n\nafter\n")
+    readme.write_text(f"# x\n\n## Results\n\n{report.START}\nstale generated text\n{report.END}\n\nafter\n")
     text = report.main(str(runs), str(tmp_path / "results" / "report"), str(readme), str(bench))
     assert "report: overview of 1 configurations" in text
     md = (tmp_path / "results" / "report" / "report.md").read_text()
@@ -71,7 +71,7 @@ def test_report_puts_the_overview_first_and_the_readme_gets_overview_and_speed_o
     assert page.index('id="overview"') < page.index("Speed (bench)") < page.index("Training runs")
 
     section = readme.read_text()
-    assert "hand-written" not in section and section.endswith(f"{report.END}\n\nafter\n")
+    assert "stale generated text" not in section and section.endswith(f"{report.END}\n\nafter\n")
     assert "| imdb / full" in section and "0.86 [0.85-0.87] n=3 · 0.50x" in section
     assert "Training samples/s" in section and "Inference samples/s" not in section  # the speed table
     assert "[results/report/report.html](results/report/report.html)" in section
