@@ -154,7 +154,7 @@ def build_parser() -> Parser:
     bench.add_argument("--repeats", type=int, default=5, help="interleaved repeats per point and backend")
     bench.add_argument("--steps", type=int, default=30,
                        help="timed training steps, and as many inference batches (default 30: the six IMDB "
-                            "backends, 5 repeats, in about 11 minutes on 2 cores)")
+                            "backends, 5 repeats, in 7-11 minutes on 2 cores)")
     bench.add_argument("--warmup", type=int, default=3, help="untimed steps before each repeat")
     bench.add_argument("--sweep", action="append", metavar="FIELD=V1,V2,...",
                        help="vary one field (batch_size, hidden_size, seq_len, num_layers, cell, any model "
