@@ -35,3 +35,20 @@ def test_fewer_threads_than_cores_pins_the_process():
 def test_a_bad_count_is_refused():
     with pytest.raises(ValueError, match="threads=-1"):
         threads.apply(-1)
+
+
+def test_pinning_takes_the_idlest_cores_so_side_by_side_runs_spread():
+    def ticks(*samples):
+        it = iter(samples)
+        return lambda: next(it)
+
+    # core 0 busy (another one-thread run), core 1 idle: a new one-thread run takes core 1
+    assert threads.idlest([0, 1], 1, 0.0, ticks({0: 100, 1: 50}, {0: 120, 1: 50})) == [1]
+    assert threads.idlest([0, 1, 2, 3], 2, 0.0, ticks({0: 0, 1: 0, 2: 0, 3: 0},
+                                                       {0: 9, 1: 1, 2: 8, 3: 0})) == [1, 3]
+    # no load to read (not Linux): the first n, as before
+    assert threads.idlest([4, 5, 6], 2, 0.0, ticks({}, {})) == [4, 5]
+    # all idle: the process id picks, so runs started together need not share a core
+    assert len(threads.idlest([0, 1], 1, 0.0, ticks({0: 0, 1: 0}, {0: 0, 1: 0}))) == 1
+    if sys.platform.startswith("linux"):  # the real reading: a count per core this process may use
+        assert set(threads._busy_ticks()) >= set(os.sched_getaffinity(0))
