@@ -171,8 +171,11 @@ def new_record(bench_id: str, point: bench_plan.Point, backend: str, opts: dict[
     }
 
 
+BUILD_KEYS = ("build_s", "first_step_s", "first_predict_s")  # what a worker's build of a point times
+
+
 def _add_repeat(record: dict[str, Any], result: dict[str, Any], load: dict[str, Any]) -> None:
-    for key in ("build_s", "first_step_s", "first_predict_s"):  # the first build's (fresh workers rebuild)
+    for key in BUILD_KEYS:  # the record keeps the first build's (fresh workers rebuild every repeat)
         if key in result and record.get(key) is None:
             record[key] = result[key]
     train, infer, seq = result["train_steps_per_s"], result["infer_steps_per_s"], result["seq_len"]
@@ -185,7 +188,7 @@ def _add_repeat(record: dict[str, Any], result: dict[str, Any], load: dict[str, 
         "infer_tokens_per_s": infer * result["infer_batch"] * seq,
         "last_loss": result.get("last_loss"), "load": load, "pid": result.get("pid"),
         "layout_pad": result.get("layout_pad"),
-        **{key: result[key] for key in ("build_s", "first_step_s", "first_predict_s") if key in result},
+        **{key: result[key] for key in BUILD_KEYS if key in result},
     })
     record["memory"] = {"peak_host_bytes": result.get("peak_host_bytes"),
                         "peak_device_bytes": result.get("peak_device_bytes")}

@@ -11,6 +11,7 @@ thread pool respects: the idlest ones, so that one-thread runs side by side take
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,17 +64,15 @@ def idlest(cores: list[int], n: int, look_s: float = 0.2,
     side by side with fewer threads than cores (a matrix of one-thread runs beside another) spread over
     the cores instead of all taking the first; ties are broken by this process' id, which also spreads
     runs that start together. The first ``n`` where the load cannot be read."""
-    import time
-
     before = busy()
     time.sleep(look_s)
     after = busy()
     if not before or not after:
         return cores[:n]
     pid = os.getpid()
-    load = {c: after.get(c, 0) - before.get(c, 0) for c in cores}
-    ranked = sorted(cores, key=lambda c: (load[c], (cores.index(c) - pid) % len(cores)))
-    return sorted(ranked[:n])
+    ranked = sorted(range(len(cores)), key=lambda i: (after.get(cores[i], 0) - before.get(cores[i], 0),
+                                                      (i - pid) % len(cores)))
+    return sorted(cores[i] for i in ranked[:n])
 
 
 def describe() -> dict[str, object]:
