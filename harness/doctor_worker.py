@@ -69,7 +69,9 @@ def framework_build(requires: tuple[str, ...]) -> dict[str, Any]:
             info["cuda"] = f"unknown ({type(exc).__name__})"
         out["jax"] = info
     if "tensorflow" in requires:
-        import tensorflow as tf
+        from backends.keras.runtime import import_tensorflow
+
+        tf = import_tensorflow()
 
         build = tf.sysconfig.get_build_info()
         out["tensorflow"] = {"cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version"),

@@ -11,11 +11,46 @@ switch keep working with the modules they were built with, which is why the adap
 from __future__ import annotations
 
 import os
+import re
 import sys
+import tempfile
 import warnings
 from types import ModuleType
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+
+# What TensorFlow's C++ side prints while it loads, whatever TF_CPP_MIN_LOG_LEVEL says (TensorFlow 2.17 and
+# later log through absl before absl is initialised): absl's notice and INFO lines (``I0000 ...``), plus the
+# second line of the CPU-feature notice. Anything else (a warning, an error) is passed through.
+_BANNER = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\)|I\d{4} |"
+                     r"To enable the following instructions:")
+
+
+def import_tensorflow() -> ModuleType:
+    """``tensorflow``, imported with its start-up INFO lines held back.
+
+    They would otherwise stand above every one-line error of a Keras run (the CLI's errors must be the last
+    and only thing on the screen); ``TF_CPP_MIN_LOG_LEVEL`` no longer silences them, so the import runs with
+    file descriptor 2 pointed at a temporary file, whose lines other than the banners are written back.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the banners that still honour it
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().decode(errors="replace").splitlines(keepends=True)
+                    if not _BANNER.match(line)]
+            sys.stderr.write("".join(kept))
+    return tensorflow
 
 
 def load(backend: str) -> ModuleType:
@@ -25,9 +60,12 @@ def load(backend: str) -> ModuleType:
     keras = sys.modules.get("keras")
     if keras is None:
         os.environ["KERAS_BACKEND"] = backend
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up banners
+        if backend == "tensorflow":
+            import_tensorflow()
         import keras
     if keras.backend.backend() != backend:
+        if backend == "tensorflow":
+            import_tensorflow()
         with warnings.catch_warnings():  # its warning: objects built before stay on the old modules
             warnings.filterwarnings("ignore", message=".*set_backend", category=UserWarning)
             keras.config.set_backend(backend)  # sets KERAS_BACKEND and re-imports the keras package
