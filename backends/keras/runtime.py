@@ -10,6 +10,7 @@ switch keep working with the modules they were built with, which is why the adap
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
@@ -60,8 +61,8 @@ def load(backend: str) -> ModuleType:
     keras = sys.modules.get("keras")
     if keras is None:
         os.environ["KERAS_BACKEND"] = backend
-        if backend == "tensorflow":
-            import_tensorflow()
+        if backend == "tensorflow" or importlib.util.find_spec("tensorflow") is not None:
+            import_tensorflow()  # Keras imports it wherever it is installed (set_random_seed seeds it too)
         import keras
     if keras.backend.backend() != backend:
         if backend == "tensorflow":
