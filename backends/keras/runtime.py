@@ -10,6 +10,7 @@ switch keep working with the modules they were built with, which is why the adap
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import re
@@ -31,18 +32,24 @@ def import_tensorflow() -> ModuleType:
     """``tensorflow``, imported with its start-up INFO lines held back.
 
     They would otherwise stand above every one-line error of a Keras run (the CLI's errors must be the last
-    and only thing on the screen); ``TF_CPP_MIN_LOG_LEVEL`` no longer silences them, so the import runs with
-    file descriptor 2 pointed at a temporary file, whose lines other than the banners are written back.
+    and only thing on the screen), and ``TF_CPP_MIN_LOG_LEVEL`` no longer silences them.
     """
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the banners that still honour it
+    return quiet_import("tensorflow")
+
+
+def quiet_import(name: str) -> ModuleType:
+    """Module ``name``, imported with file descriptor 2 pointed at a temporary file; the lines it held that
+    are not absl/TensorFlow banners are written back to standard error afterwards (C++ code writes to the
+    descriptor, past ``sys.stderr``)."""
+    if name in sys.modules:
+        return sys.modules[name]
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
-            import tensorflow
+            module = importlib.import_module(name)
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
@@ -51,7 +58,8 @@ def import_tensorflow() -> ModuleType:
             kept = [line for line in held.read().decode(errors="replace").splitlines(keepends=True)
                     if not _BANNER.match(line)]
             sys.stderr.write("".join(kept))
-    return tensorflow
+            sys.stderr.flush()
+    return module
 
 
 def load(backend: str) -> ModuleType:
