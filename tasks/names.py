@@ -13,10 +13,9 @@ says so; ``--cell lstm|gru|rnn`` runs the same recipe with a plain cell.
 
 The test split is each file's last 20% (the seed's split; for most languages the end of the alphabet,
 Russian from "Tobolkin" on), which the validation names (every 10th of the rest) do not sample, so test
-accuracy moves far more than validation accuracy: at full
-scale, 24 runs over six backends and up to six seeds reached validation 0.803-0.815 and test 0.46-0.63, no
-framework apart (results/checks/names-seeds/, experiments/names_trajectory.py). Compare backends on the
-median over seeds, not on one seed.
+accuracy moves far more than validation accuracy: at full scale, 24 runs over six backends and up to six
+seeds reached validation 0.803-0.815 and test 0.46-0.63, no framework apart (results/checks/names-seeds/,
+experiments/names_trajectory.py). Compare backends on the median over seeds, not on one seed.
 """
 
 from __future__ import annotations
