@@ -24,7 +24,7 @@ def trajectory(backend: str, steps: int, out: Path) -> None:
     import backends
     import tasks
     from backends import canonical
-    from harness.runner import _pad_rows, batches, take
+    from harness.runner import batches, pad_batch, take
 
     task = tasks.get("names")
     scale = task.scale("full")
@@ -47,8 +47,7 @@ def trajectory(backend: str, steps: int, out: Path) -> None:
         n = len(x)
         if n < size and padded.fixed_shapes:
             partial += 1
-            w = np.concatenate([np.ones(n, np.float32), np.zeros(size - n, np.float32)])
-            a = padded.losses([padded.train_step(_pad_rows(x, size), _pad_rows(y, size), w)])[0]
+            a = padded.losses([padded.train_step(*pad_batch(x, y, size))])[0]
         else:
             a = padded.losses([padded.train_step(x, y)])[0]
         b = plain.losses([plain.train_step(x, y)])[0]

@@ -57,6 +57,13 @@ def _pad_rows(xb: np.ndarray, size: int) -> np.ndarray:
     return xb if len(xb) >= size else np.concatenate([xb, np.repeat(xb[-1:], size - len(xb), axis=0)])
 
 
+def pad_batch(x: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A partial batch as ``fixed_shapes`` adapters train on it: rows padded to ``size``, and a weight per
+    row, 0 for the padding, so that the loss and update are the partial batch's own."""
+    weight = np.concatenate([np.ones(len(x), np.float32), np.zeros(size - len(x), np.float32)])
+    return _pad_rows(x, size), _pad_rows(y, size), weight
+
+
 Batch = tuple[np.ndarray, int | None]  # row indices, and the length rows are cut to (None: whole rows)
 
 
@@ -211,8 +218,7 @@ class Trainer:
             samples, tokens = samples + n, tokens + x.size
             if adapter.fixed_shapes and n < size:  # a bucket's remainder: padded, its padding weighted 0
                 self.padded_steps += 1
-                weight = np.concatenate([np.ones(n, np.float32), np.zeros(size - n, np.float32)])
-                pending.append(adapter.train_step(_pad_rows(x, size), _pad_rows(y, size), weight))
+                pending.append(adapter.train_step(*pad_batch(x, y, size)))
             else:
                 pending.append(adapter.train_step(x, y))
 

@@ -10,7 +10,6 @@ switch keep working with the modules they were built with, which is why the adap
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import re
@@ -66,15 +65,13 @@ def load(backend: str) -> ModuleType:
     """The ``keras`` module running on ``backend`` (importing or re-importing Keras as needed)."""
     if backend not in KERAS_BACKENDS:
         raise ValueError(f"unknown Keras backend {backend!r}; expected one of {', '.join(KERAS_BACKENDS)}")
+    if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
+        import_tensorflow()  # Keras imports it wherever it is installed (set_random_seed seeds it too)
     keras = sys.modules.get("keras")
     if keras is None:
         os.environ["KERAS_BACKEND"] = backend
-        if backend == "tensorflow" or importlib.util.find_spec("tensorflow") is not None:
-            import_tensorflow()  # Keras imports it wherever it is installed (set_random_seed seeds it too)
         import keras
     if keras.backend.backend() != backend:
-        if backend == "tensorflow":
-            import_tensorflow()
         with warnings.catch_warnings():  # its warning: objects built before stay on the old modules
             warnings.filterwarnings("ignore", message=".*set_backend", category=UserWarning)
             keras.config.set_backend(backend)  # sets KERAS_BACKEND and re-imports the keras package
