@@ -31,7 +31,8 @@ NA = "n/a"
 BUSY = " (busy)"
 
 
-def _machine(r: dict[str, Any]) -> tuple[str, str, str, int]:
+def measured_alike(r: dict[str, Any]) -> tuple[str, str, str, int]:
+    """The key of bench records whose figures may share a table: machine, device kind, precision, threads."""
     env = r.get("environment") or {}
     be = env.get("backend") or {}
     device = "cpu" if be.get("device", "cpu") == "cpu" else "gpu"
@@ -66,7 +67,7 @@ def groups(recs: list[dict[str, Any]]) -> list[Group]:
     for r in recs:
         if r.get("status") == "partial" and not r.get("repeats"):
             continue
-        key = _machine(r)
+        key = measured_alike(r)
         found.setdefault(key, Group(*key)).records.append(r)
     return list(found.values())
 

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from harness import bench_reference
-from harness.bench_report import BUSY
+from harness.bench_report import BUSY, groups, measured_alike
 from harness.report import NA, dig, fmt, fmt_spread, scale_label
 from tasks.base import Scale, Target
 
@@ -88,18 +88,29 @@ def configs(recs: list[dict[str, Any]], include_smoke: bool = False) -> list[Con
     return [found[k] for k in sorted(found)]
 
 
+def _adapter_figure(r: dict[str, Any]) -> bool:
+    """A finished bench record of an adapter (not a reference loop) on the task's own model."""
+    return (r.get("status") == "ok" and not (r.get("point") or {}).get("overrides")
+            and bool(dig(r, "train", "samples_per_s", "median"))
+            and not bench_reference.is_reference(r["backend"]))
+
+
 def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict[str, float], str, set[str]]]:
     """Per (task, scale): training samples/s (median) per backend from the latest bench that measured
     at least two adapters of it without overrides, that bench's id, and the backends whose figures were
-    taken while other processes used the machine (``busy``). Reference rows are left out."""
+    taken while other processes used the machine (``busy``). Reference rows are left out. Only the
+    machine (and device, precision, threads) of the newest bench counts, so ratios from different
+    machines never share the table."""
+    usable = [r for r in bench_recs if _adapter_figure(r)]
+    if not usable:
+        return {}
+    newest = measured_alike(max(usable, key=lambda r: (r.get("started") or "", r["bench_id"])))
     by_bench: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     busy: set[tuple[str, str]] = set()  # (bench id, backend)
-    for r in bench_recs:  # oldest first: a later bench of a configuration replaces an earlier one
-        point = r.get("point") or {}
-        rate = dig(r, "train", "samples_per_s", "median")
-        if (r.get("status") != "ok" or point.get("overrides") or not rate
-                or bench_reference.is_reference(r["backend"])):
+    for r in usable:  # oldest first: a later bench of a configuration replaces an earlier one
+        if measured_alike(r) != newest:
             continue
+        rate = dig(r, "train", "samples_per_s", "median")
         by_bench.setdefault((r["task"], r["scale"]), {}).setdefault(r["bench_id"], {})[r["backend"]] = rate
         if r.get("busy"):
             busy.add((r["bench_id"], r["backend"]))
@@ -109,6 +120,13 @@ def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict
         if full:
             out[key] = (benches[full[-1]], full[-1], {name for bid, name in busy if bid == full[-1]})
     return out
+
+
+def _source(bench_recs: list[dict[str, Any]], used: set[str]) -> str | None:
+    """Where the speed ratios come from: the machine, threads and ids of the benches used."""
+    if not used:
+        return None
+    return groups([r for r in bench_recs if r.get("bench_id") in used])[0].title
 
 
 def _spread(vals: list[float]) -> dict[str, float]:
@@ -148,11 +166,12 @@ def _target_text(target: dict[str, Any]) -> str:
 
 
 def table(recs: list[dict[str, Any]], bench_recs: list[dict[str, Any]], backends: list[str],
-          include_smoke: bool = False) -> tuple[pd.DataFrame | None, list[str]]:
-    """The overview frame (None without any configuration) and the benches its speeds come from."""
+          include_smoke: bool = False) -> tuple[pd.DataFrame | None, str | None]:
+    """The overview frame (None without any configuration) and where its speeds come from (the bench
+    machine, threads and bench ids; None without a benched configuration)."""
     confs = configs(recs, include_smoke)
     if not confs:
-        return None, []
+        return None, None
     speed = speeds(bench_recs)
     rows, used = [], set()
     for conf in confs:
@@ -167,7 +186,7 @@ def table(recs: list[dict[str, Any]], bench_recs: list[dict[str, Any]], backends
                 used.add(bench_id)
             row[b] = text
         rows.append(row)
-    return pd.DataFrame(rows), sorted(used)
+    return pd.DataFrame(rows), _source(bench_recs, used)
 
 
 def wall_times(recs: list[dict[str, Any]], backends: list[str],
@@ -209,12 +228,15 @@ NOTE = (
 )
 
 
-def markdown(frame: pd.DataFrame | None, benches: list[str]) -> str:
+def _where(source: str | None) -> str:
+    return f" Speed ratios from the bench on {source}." if source else ""
+
+
+def markdown(frame: pd.DataFrame | None, source: str | None) -> str:
     if frame is None:
         return ("_No full-scale result records yet: run `experiments/full-scale.sh` "
                 "(or `python -m harness matrix`)._")
-    where = f" Speed ratios from {', '.join(benches)}." if benches else ""
-    return f"{frame.to_markdown(index=False)}\n\n{NOTE}{where}"
+    return f"{frame.to_markdown(index=False)}\n\n{NOTE}{_where(source)}"
 
 
 WALL_NOTE = (
@@ -231,12 +253,11 @@ def _prose(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html_lib.escape(text))
 
 
-def html(frame: pd.DataFrame | None, benches: list[str], walls: pd.DataFrame | None = None) -> str:
+def html(frame: pd.DataFrame | None, source: str | None, walls: pd.DataFrame | None = None) -> str:
     if frame is None:
         return "<p>No full-scale result records yet.</p>"
-    where = f" Speed ratios from {', '.join(benches)}." if benches else ""
     out = (frame.to_html(index=False, escape=True, border=0, classes="runs overview", table_id="overview")
-           + f"\n<p>{_prose(NOTE + where)}</p>")
+           + f"\n<p>{_prose(NOTE + _where(source))}</p>")
     if walls is not None:
         out += ("\n<h3>Training wall time, minutes</h3>\n"
                 + walls.to_html(index=False, escape=True, border=0, classes="runs", table_id="wall-times")

@@ -370,12 +370,12 @@ def main(runs: str, out: str, readme: str | None, bench: str | None = None,
     out_dir = Path(out)
     rep = build(Path(runs), out_dir, include_smoke)
     speed = bench_report.build(Path(bench), out_dir) if bench else None
-    view, benches = overview.table(rep.records, speed.records if speed else [], backends.names(),
-                                   include_smoke)
+    view, speed_source = overview.table(rep.records, speed.records if speed else [], backends.names(),
+                                        include_smoke)
     walls = overview.wall_times(rep.records, backends.names(), include_smoke)
 
     def markdown(image_dir: str | None) -> str:
-        parts = [f"## Overview\n\n{overview.markdown(view, benches)}"]
+        parts = [f"## Overview\n\n{overview.markdown(view, speed_source)}"]
         if walls is not None:
             parts.append(f"### Training wall time, minutes\n\n{walls.to_markdown(index=False)}\n\n"
                          f"{overview.WALL_NOTE}")
@@ -385,7 +385,7 @@ def main(runs: str, out: str, readme: str | None, bench: str | None = None,
         return "\n\n".join(parts)
 
     def short(rel: str) -> str:
-        parts = [f"### Overview\n\n{overview.markdown(view, benches)}"]
+        parts = [f"### Overview\n\n{overview.markdown(view, speed_source)}"]
         if speed is not None:
             parts.append(f"### Speed (bench)\n\n{speed.markdown(None, headline_only=True)}")
         link = f"{rel}/report.html" if rel else "report.html"
@@ -395,7 +395,7 @@ def main(runs: str, out: str, readme: str | None, bench: str | None = None,
 
     (out_dir / "report.md").write_text(markdown("") + "\n")
     (out_dir / "report.html").write_text(rep.html(speed.html() if speed else "",
-                                                  overview.html(view, benches, walls)))
+                                                  overview.html(view, speed_source, walls)))
     if readme:
         rel = os.path.relpath(out_dir.resolve(), Path(readme).resolve().parent)
         update_readme(Path(readme), short(rel))

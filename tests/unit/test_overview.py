@@ -41,7 +41,7 @@ def folders(tmp_path):
 
 def test_cells_hold_the_median_over_seeds_spread_target_and_bench_ratio(folders):
     runs, bench_dir = folders
-    frame, benches = overview.table(records.load_all(runs), bench.load_all(bench_dir),
+    frame, source = overview.table(records.load_all(runs), bench.load_all(bench_dir),
                                     ["jax", "keras", "keras-jax", "keras-torch", "mxnet", "torch"])
     assert list(frame.columns) == ["task", "target (test)", "seed document", "torch", "keras", "keras-jax",
                                    "keras-torch", "jax", "mxnet"]
@@ -54,7 +54,23 @@ def test_cells_hold_the_median_over_seeds_spread_target_and_bench_ratio(folders)
     assert row["mxnet"] == "0.86 (+diverged)"  # its only bench is an older one with one adapter
     assert row["jax"] == "not run"  # smoke, --epochs and --set runs are other configurations
     assert row["keras-jax"] == "not run · 0.80x (busy)"  # a busy bench figure says so
-    assert benches == ["bench-20260101T000000"]
+    assert source == "CPU of m1 (2 cores), cpu, fp32, 2 threads (machine m1), bench bench-20260101T000000"
+
+
+def test_speed_ratios_come_from_the_newest_benchs_machine_alone(folders):
+    """A newer bench on another machine replaces every ratio: rows it did not measure get none."""
+    runs, bench_dir = folders
+    write(runs, make_record(task="names", backend="torch", seed=0, accuracy=0.6, scale="full", epochs=40))
+    for backend, rate in (("torch", 300.0), ("keras", 100.0)):  # names on m2, later; imdb only on m1
+        records.dump_atomic(bench_dir / f"m2-{backend}.json",
+                            make_bench_record("names-full", backend, train=rate, machine="m2",
+                                              bench_id="bench-20260301T000000",
+                                              started="2026-03-01T00:00:00+00:00"))
+    frame, source = overview.table(records.load_all(runs), bench.load_all(bench_dir), ["keras", "torch"])
+    rows = frame.set_index("task")
+    assert rows.loc["names / full", "torch"] == "0.6† · 1.00x"
+    assert rows.loc["imdb / full", "torch"] == "0.86 [0.85-0.87] n=3"  # m1's ratio is not mixed in
+    assert source == "CPU of m2 (2 cores), cpu, fp32, 2 threads (machine m2), bench bench-20260301T000000"
 
 
 def test_report_puts_the_overview_first_and_the_readme_gets_overview_and_speed_only(folders, tmp_path):
