@@ -3,7 +3,8 @@
 # Run from the repository root; re-running continues where it stopped (`--resume`), so it carries
 # across sessions. Records go to results/runs/; `python -m harness report` builds the overview.
 # keras-torch (Keras 3 on PyTorch: no fused kernels, per-step ops) is the slowest backend by far, so its
-# runs come last, after every configuration has run on the other five.
+# runs come last, after every configuration has run on the other five. Its part also carries ptb-full,
+# so that the two parts take about as long (each is several hours).
 # An argument picks a part, so two parts can run side by side on two cores (each run takes one thread):
 #   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh            # everything, in this order
 #   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh main       # all but keras-torch
@@ -20,7 +21,7 @@ FOUR=torch,keras,jax,mxnet
 # with every core (its records say so); seeds 1-2 run at one thread, so its manifest now says 1.
 m() {  # m NAME TASKS SCALE BACKENDS REPEATS [THREADS, or "all" for the default]
     local part=main
-    [ "$4" = keras-torch ] && part=keras-torch
+    [ "$4" = keras-torch ] || [ "$1" = ptb-full ] && part=keras-torch
     [ "$PART" = all ] || [ "$PART" = "$part" ] || return 0
     local threads=(--threads "${6:-1}")
     [ "${6:-1}" = all ] && threads=()
@@ -36,7 +37,6 @@ m meditations-full meditations full "$FIVE" 1
 m charlm-full timemachine,tinyshakespeare full "$FOUR" 1
 m imdb-full imdb full torch,mxnet,jax,keras,keras-jax 3
 m imdb-seed imdb seed "$FIVE" 1
-m ptb-full ptb full "$FOUR" 1
 # keras-torch, cheapest first
 m arithmetic-full-keras-torch arithmetic full keras-torch 1
 m lyrics-full-keras-torch lyrics full keras-torch 1
@@ -45,3 +45,4 @@ m meditations-full-keras-torch meditations full keras-torch 1
 m names-full-keras-torch names full keras-torch 3
 m imdb-full-keras-torch imdb full keras-torch 3
 m imdb-seed-keras-torch imdb seed keras-torch 1
+m ptb-full ptb full "$FOUR" 1  # in the keras-torch part (see the top)
