@@ -62,6 +62,11 @@ class Group:
                 f"bench {', '.join(sorted({r['bench_id'] for r in self.records}))}")
 
 
+def newest(found: list[Group]) -> Group:
+    """The group of the most recently started bench: the machine whose figures the README shows."""
+    return max(found, key=lambda g: max(r.get("started") or "" for r in g.records))
+
+
 def groups(recs: list[dict[str, Any]]) -> list[Group]:
     found: dict[tuple, Group] = {}
     for r in recs:
@@ -241,11 +246,11 @@ class Speed:
         parts = []
         rows = list(zip(self.groups, self.tables, self.images, self._ratios(), strict=True))
         if headline_only:
-            newest = max(rows, key=lambda row: max(r.get("started") or "" for r in row[0].records))
+            shown = newest(self.groups)
             if len(rows) > 1:
                 parts.append(f"The newest machine's bench; {len(rows) - 1} other machine(s) in the full "
                              "report.")
-            rows = [newest]
+            rows = [row for row in rows if row[0] is shown]
         for group, (train, infer), images, versus in rows:
             parts.append(f"{'####' if headline_only else '###'} Speed on {group.title}")
             if train is not None:

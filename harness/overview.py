@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from harness import bench_reference
-from harness.bench_report import BUSY, groups, measured_alike
+from harness.bench_report import BUSY, groups, newest
 from harness.report import NA, dig, fmt, fmt_spread, scale_label
 from tasks.base import Scale, Target
 
@@ -104,12 +104,9 @@ def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict
     usable = [r for r in bench_recs if _adapter_figure(r)]
     if not usable:
         return {}
-    newest = measured_alike(max(usable, key=lambda r: (r.get("started") or "", r["bench_id"])))
     by_bench: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     busy: set[tuple[str, str]] = set()  # (bench id, backend)
-    for r in usable:  # oldest first: a later bench of a configuration replaces an earlier one
-        if measured_alike(r) != newest:
-            continue
+    for r in newest(groups(usable)).records:  # oldest first: a later bench replaces an earlier one
         rate = dig(r, "train", "samples_per_s", "median")
         by_bench.setdefault((r["task"], r["scale"]), {}).setdefault(r["bench_id"], {})[r["backend"]] = rate
         if r.get("busy"):
