@@ -50,8 +50,9 @@ MANIFEST_SCHEMA = "rnnbench.benchrun/1"
 MANIFEST = "bench.json"
 SPREAD_OK = 0.10  # the protocol's promise on a quiet machine: (max - min) / median of the repeats
 # the options that define a bench: a resume must ask for the same ones
-PLAN_OPTIONS = ("tasks", "backends", "scale", "sweeps", "repeats", "steps", "warmup", "threads", "device",
-                "precision", "flush_to_zero", "settings", "fresh_workers")
+PLAN_OPTIONS = ("tasks", "backends", "scale", "sweeps", "repeats", "steps", "min_time", "warmup", "threads",
+                "device", "precision", "flush_to_zero", "settings", "fresh_workers")
+OPTION_DEFAULTS = {"min_time": 0.0}  # what a manifest written before an option existed meant by it
 
 
 class WorkerDied(Exception):
@@ -163,6 +164,7 @@ def new_record(bench_id: str, point: bench_plan.Point, backend: str, opts: dict[
         "backend": backend, "reference": bench_reference.is_reference(backend), "status": "partial",
         "error": None, "started": _now(), "finished": None,
         "protocol": {k: opts[k] for k in ("steps", "warmup", "repeats", "threads", "device", "precision")}
+        | {"min_time_s": opts.get("min_time", 0.0)}
         | {"interleaved": list(opts["backends"]), "synchronised": True,
            "fresh_worker_per_repeat": bool(opts.get("fresh_workers"))},
         "repeats": [], "first_step_s": None, "first_predict_s": None, "build_s": None,
@@ -186,6 +188,8 @@ def _add_repeat(record: dict[str, Any], result: dict[str, Any], load: dict[str, 
         "train_tokens_per_s": train * result["train_batch"] * seq,
         "infer_samples_per_s": infer * result["infer_batch"],
         "infer_tokens_per_s": infer * result["infer_batch"] * seq,
+        "train_steps": result.get("train_steps", result.get("steps")),
+        "infer_steps": result.get("infer_steps", result.get("steps")),
         "last_loss": result.get("last_loss"), "load": load, "pid": result.get("pid"),
         "layout_pad": result.get("layout_pad"),
         **{key: result[key] for key in BUILD_KEYS if key in result},
@@ -217,6 +221,11 @@ def find_resumable(out: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def _option(opts: dict[str, Any], key: str) -> Any:
+    value = opts.get(key)
+    return OPTION_DEFAULTS.get(key) if value is None else value
+
+
 def prepare(opts: dict[str, Any], out: Path, resume: bool) -> tuple[Path, dict[str, Any]]:
     """The bench folder and its manifest: a new one, or the unfinished one a resume continues."""
     if resume:
@@ -225,7 +234,7 @@ def prepare(opts: dict[str, Any], out: Path, resume: bool) -> tuple[Path, dict[s
             raise UserError(f"--resume: no unfinished bench under {out}; start one without --resume")
         manifest = json.loads((folder / MANIFEST).read_text())
         stored = manifest["options"]
-        differ = [k for k in PLAN_OPTIONS if stored.get(k) != opts.get(k)]
+        differ = [k for k in PLAN_OPTIONS if _option(stored, k) != _option(opts, k)]
         if differ:
             was = ", ".join(f"{k}={stored.get(k)}" for k in differ)
             raise UserError(f"--resume: the unfinished bench {folder} was started with other options "
@@ -237,7 +246,7 @@ def prepare(opts: dict[str, Any], out: Path, resume: bool) -> tuple[Path, dict[s
         n += 1
         folder = out / f"bench-{stamp}-{n}"
     manifest = {"schema": MANIFEST_SCHEMA, "bench_id": folder.name, "started": _now(), "status": "running",
-                "options": {k: opts.get(k) for k in PLAN_OPTIONS},
+                "options": {k: _option(opts, k) for k in PLAN_OPTIONS},
                 "points": [p.to_dict() for p in opts["points"]],
                 "finished": None}
     try:
@@ -298,7 +307,8 @@ def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: boo
                     workers[backend] = make_worker(backend, folder)
                 s0 = sampler(pids())
                 reply = workers[backend].measure({"op": "measure", "point": point.to_dict(), "repeat": repeat,
-                                                  "steps": opts["steps"], "warmup": opts["warmup"]})
+                                                  "steps": opts["steps"], "warmup": opts["warmup"],
+                                                  "min_time": opts.get("min_time", 0.0)})
                 load = quiet.others(s0, sampler(pids()))
                 if fresh:  # the next repeat starts another worker, with another layout
                     workers.pop(backend).close()
@@ -377,6 +387,9 @@ def main(args: Any) -> int:
     for name, value in (("--repeats", args.repeats), ("--steps", args.steps)):
         if value < 1:
             raise UserError(f"{name} {value}: give a positive number")
+    min_time = getattr(args, "min_time", 0.0)
+    if min_time < 0:
+        raise UserError(f"--min-time {min_time:g}: give zero (exactly --steps) or more seconds")
     if args.warmup < 0:
         raise UserError(f"--warmup {args.warmup}: give zero or more steps")
     n_threads = args.threads or threads.usable_cores()
@@ -387,11 +400,13 @@ def main(args: Any) -> int:
     points = bench_plan.plan(task_names, args.scale, axes, settings)
     opts = {"tasks": task_names, "backends": backend_names, "scale": args.scale, "settings": settings or None,
             "sweeps": [[k, v] for k, v in axes], "repeats": args.repeats, "steps": args.steps,
-            "warmup": args.warmup, "threads": n_threads, "device": args.device, "precision": args.precision,
+            "min_time": min_time, "warmup": args.warmup, "threads": n_threads, "device": args.device,
+            "precision": args.precision,
             "flush_to_zero": args.flush_to_zero, "fresh_workers": args.fresh_workers, "points": points}
     out = outdir.check_writable(args.out)
     print(f"rnnbench bench: {len(points)} point(s) x {len(backend_names)} backend(s) x {args.repeats} "
-          f"repeats, {args.steps} timed steps after {args.warmup} warm-up, {n_threads} threads",
+          f"repeats, {args.steps} timed steps{f' or more, {min_time:g} s at least,' if min_time else ''} "
+          f"after {args.warmup} warm-up, {n_threads} threads",
           file=sys.stderr, flush=True)
 
     started: set[str] = set()
@@ -417,6 +432,6 @@ def main(args: Any) -> int:
     if wide:
         named = ", ".join(wide[:6]) + (f" and {len(wide) - 6} more" if len(wide) > 6 else "")
         lines.append(f"bench: training spread ((max - min) / median) above {SPREAD_OK:.0%} for {named}: "
-                     "repeat on a quieter machine or with more --steps")
+                     "repeat on a quieter machine or with a longer --min-time")
     print("\n".join(lines))
     return 0 if all(r["status"] == "ok" for r in recs) else 1

@@ -4,6 +4,11 @@
 ``Measurer.measure(point, repeat)`` builds the point's model the first time it sees the point (the very
 first training step and the first inference batch, with any compilation, are timed on their own), then
 per repeat runs ``warmup`` untimed training steps and ``steps`` timed ones, and the same for inference.
+With ``min_time`` the timed steps are as many as fill at least that many seconds, and never fewer than
+``steps``: a short, synchronised calibration span (doubling from one step until it lasts a tenth of
+``min_time``) estimates the rate first, as pytest-benchmark calibrates its rounds, and should the timed
+spans still fall short, spans of the same size follow until they fill it. So a tiny model is timed over
+a window long enough to read, and a large one is not made to run longer than asked.
 The timed steps run in ``CHUNKS`` consecutive spans, each synchronised at both ends; a repeat's figure
 is the median of its spans' rates, so a hiccup of the machine (an interrupt, a neighbour's burst) costs
 one span, not the repeat. Every clock read follows ``adapter.synchronize()``
@@ -18,6 +23,7 @@ the channel.
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import sys
@@ -36,6 +42,8 @@ REPLY = "@@rnnbench-bench "
 POOL = 4  # distinct synthetic batches cycled through while timing
 
 CHUNKS = 5  # timed spans per repeat: a repeat's figure is their median, so a passing hiccup is one chunk
+MAX_STEPS = 100_000  # a calibrated step count never exceeds this (a clock that barely moves)
+MAX_CHUNKS = 4 * CHUNKS  # spans added when the timed ones fall short of min_time, at most
 
 
 def chunks(steps: int) -> list[range]:
@@ -50,6 +58,46 @@ def chunk_rate(timed: list[tuple[int, float]]) -> float:
     rates = sorted(n / s for n, s in timed if s > 0)
     mid = len(rates) // 2
     return rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
+
+
+def calibrate(run: Callable[[int], None], stopwatch: Callable[[], Stopwatch], steps: int,
+              min_time: float) -> int:
+    """Steps to time so that they take at least ``min_time`` seconds (and are at least ``steps``).
+
+    ``run(k)`` does ``k`` steps, timed by a fresh ``stopwatch()`` (synchronised at both ends). The span
+    doubles from one step until it lasts a tenth of ``min_time``; its rate sets the count."""
+    if min_time <= 0:
+        return steps
+    k = 1
+    while True:
+        with stopwatch() as sw:
+            run(k)
+        seconds = sw.seconds
+        if seconds >= min_time / 10 or k >= MAX_STEPS:
+            break
+        k *= 2
+    if seconds <= 0:
+        return steps
+    return max(steps, min(MAX_STEPS, math.ceil(min_time * k / seconds)))
+
+
+def timed_spans(run: Callable[[int, int], None], stopwatch: Callable[[], Stopwatch], steps: int,
+                min_time: float = 0.0) -> list[tuple[int, float]]:
+    """``steps`` in ``chunks``, each timed on its own: ``(steps, seconds)`` per span. Should the spans
+    fall short of ``min_time`` (the calibration ran slower than the steps after it), spans of the last
+    one's size follow until they reach it, at most ``MAX_CHUNKS`` in all."""
+    parts = [len(part) for part in chunks(steps)]
+    timed: list[tuple[int, float]] = []
+    done = 0
+    while parts:
+        k = parts.pop(0)
+        with stopwatch() as sw:
+            run(k, done)
+        timed.append((k, sw.seconds))
+        done += k
+        if not parts and sum(s for _, s in timed) < min_time and len(timed) < MAX_CHUNKS:
+            parts.append(k)
+    return timed
 
 
 def _create(backend: str, device: str, precision: str) -> Adapter:
@@ -96,7 +144,8 @@ class Measurer:
         return {"build_s": self.build_s, "first_step_s": first_train.seconds,
                 "first_predict_s": first_infer.seconds}
 
-    def measure(self, point: bench_plan.Point, repeat: int, steps: int, warmup: int) -> dict[str, Any]:
+    def measure(self, point: bench_plan.Point, repeat: int, steps: int, warmup: int,
+                min_time: float = 0.0) -> dict[str, Any]:
         """One repeat of one point: training and inference throughput, and what ran."""
         first: dict[str, Any] = {}
         if point.id != self.point_id or self.adapter is None:
@@ -106,31 +155,38 @@ class Measurer:
         stateful = shape.scale.recipe.stateful
         if stateful:
             adapter.reset_state()
-        pool = self.train_batches
+        pool, infer_pool = self.train_batches, self.infer_batches
+        losses: list[float] = []
+
+        def train(k: int, at: int = 0) -> None:
+            nonlocal losses
+            losses = adapter.losses([adapter.train_step(*pool[i % POOL]) for i in range(at, at + k)])
+
+        def infer(k: int, at: int = 0) -> None:
+            for i in range(at, at + k):
+                adapter.predict(infer_pool[i % POOL])
+
+        def stopwatch() -> Stopwatch:
+            return Stopwatch(adapter, self.clock)
+
         for i in range(warmup):
-            adapter.losses([adapter.train_step(*pool[i % POOL])])
-        train_chunks, losses = [], []
-        for part in chunks(steps):
-            with Stopwatch(adapter, self.clock) as sw:
-                losses = adapter.losses([adapter.train_step(*pool[i % POOL]) for i in part])
-            train_chunks.append((len(part), sw.seconds))
+            train(1, i)
+        train_steps = calibrate(train, stopwatch, steps, min_time)
+        train_chunks = timed_spans(train, stopwatch, train_steps, min_time)
         if stateful:
             adapter.reset_state()
         for i in range(warmup):
-            adapter.predict(self.infer_batches[i % POOL])
-        infer_chunks = []
-        for part in chunks(steps):
-            with Stopwatch(adapter, self.clock) as sw:
-                for i in part:
-                    adapter.predict(self.infer_batches[i % POOL])
-            infer_chunks.append((len(part), sw.seconds))
+            infer(1, i)
+        infer_steps = calibrate(infer, stopwatch, steps, min_time)
+        infer_chunks = timed_spans(infer, stopwatch, infer_steps, min_time)
+        train_steps, infer_steps = sum(k for k, _ in train_chunks), sum(k for k, _ in infer_chunks)
         return {
             "point": point.id, "repeat": repeat, **first,
             "train_s": sum(s for _, s in train_chunks), "train_steps_per_s": chunk_rate(train_chunks),
             "train_chunks_s": [s for _, s in train_chunks], "train_batch": shape.train_batch,
             "infer_s": sum(s for _, s in infer_chunks), "infer_steps_per_s": chunk_rate(infer_chunks),
             "infer_chunks_s": [s for _, s in infer_chunks], "infer_batch": shape.infer_batch,
-            "seq_len": shape.seq_len, "steps": steps,
+            "seq_len": shape.seq_len, "steps": steps, "train_steps": train_steps, "infer_steps": infer_steps,
             "last_loss": float(losses[-1]) if len(losses) else None,
             "peak_host_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "peak_device_bytes": adapter.peak_device_memory(),
@@ -167,7 +223,7 @@ def handle(measurer: Measurer, request: dict[str, Any]) -> dict[str, Any]:
     (recorded as failed by the driver, which goes on)."""
     try:
         result = measurer.measure(bench_plan.Point.from_dict(request["point"]), request["repeat"],
-                                  request["steps"], request["warmup"])
+                                  request["steps"], request["warmup"], request.get("min_time", 0.0))
         return {"ok": True, "result": result}
     except Exception as exc:
         measurer.adapter, measurer.point_id = None, None

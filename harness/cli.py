@@ -153,8 +153,12 @@ def build_parser() -> Parser:
     bench.add_argument("--scale", help="the tasks' model at this scale (default: the task's default, full)")
     bench.add_argument("--repeats", type=int, default=5, help="interleaved repeats per point and backend")
     bench.add_argument("--steps", type=int, default=30,
-                       help="timed training steps, and as many inference batches (default 30: the six IMDB "
-                            "backends, 5 repeats, in 7-11 minutes on 2 cores)")
+                       help="timed training steps, and as many inference batches, at least (default 30: the "
+                            "six IMDB backends, 5 repeats, in 7-11 minutes on 2 cores)")
+    bench.add_argument("--min-time", type=float, default=2.0, metavar="SECONDS",
+                       help="time at least this long per repeat, for training and for inference: a short "
+                            "calibration sets the step count, never below --steps (default 2; 0: exactly "
+                            "--steps)")
     bench.add_argument("--warmup", type=int, default=3, help="untimed steps before each repeat")
     bench.add_argument("--sweep", action="append", metavar="FIELD=V1,V2,...",
                        help="vary one field (batch_size, hidden_size, seq_len, num_layers, cell, any model "

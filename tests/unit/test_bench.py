@@ -4,6 +4,7 @@ flag, grid caps, failures and resume. No test here asserts a speed: the clock is
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -232,6 +233,73 @@ def test_imdb_points_have_the_tasks_real_shapes():
     assert x.shape == (64, 200) and x.max() < 1000 and set(y.tolist()) <= {0.0, 1.0}
     with pytest.raises(UserError, match="hidden_size=0: give a positive number"):
         bench_plan.resolve(bench_plan.Point("imdb", "full", {"model.hidden_size": 0}))
+
+
+def test_min_time_times_enough_steps_to_fill_it_and_never_fewer_than_steps(scripted, tmp_path):
+    events: list = []
+    # STEP_S per training step: 5 s need ceil(5 / STEP_S) steps; inference is calibrated the same way
+    _, recs = run(tmp_path, events, options(backends=["a"], repeats=1, steps=4, warmup=0, min_time=5.0))
+    rec = recs[0]
+    want_train, want_infer = math.ceil(5.0 / STEP_S), math.ceil(5.0 / PREDICT_S)
+    assert want_train > 4 and want_infer > 4
+    r = rec["repeats"][0]
+    assert (r["train_steps"], r["infer_steps"]) == (want_train, want_infer)
+    assert r["train_s"] == pytest.approx(want_train * STEP_S) and r["train_s"] >= 5.0
+    assert r["infer_s"] == pytest.approx(want_infer * PREDICT_S) and r["infer_s"] >= 5.0
+    assert all(events[i - 1] == "sync" for i, e in enumerate(events) if e == "clock")
+    assert rec["protocol"]["min_time_s"] == 5.0
+    # the rate is still steps / timed seconds: the calibration span is not part of the figure
+    assert rec["train"]["samples_per_s"]["median"] == pytest.approx(8 / STEP_S)
+    # a min_time shorter than `steps` take: exactly `steps`
+    _, recs = run(tmp_path / "short", [], options(backends=["a"], repeats=1, steps=4, warmup=0,
+                                                  min_time=STEP_S))
+    assert recs[0]["repeats"][0]["train_steps"] == 4
+
+
+def test_calibration_doubles_until_a_tenth_of_min_time_and_survives_a_clock_that_does_not_move():
+    from harness.bench_worker import calibrate
+
+    spans: list[int] = []
+
+    class Watch:
+        def __init__(self, per_step):
+            self.per_step, self.seconds = per_step, 0.0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.seconds = spans[-1] * self.per_step
+
+    assert calibrate(spans.append, lambda: Watch(0.01), steps=5, min_time=2.0) == 200
+    assert spans == [1, 2, 4, 8, 16, 32]  # 32 steps = 0.32 s >= 0.2 s, a tenth of 2 s
+    spans.clear()
+    assert calibrate(spans.append, lambda: Watch(0.0), steps=5, min_time=2.0) == 5
+    assert calibrate(spans.append, lambda: Watch(1.0), steps=5, min_time=0.0) == 5
+
+
+def test_spans_that_fall_short_of_min_time_are_followed_by_more_of_their_size_up_to_a_cap():
+    from harness.bench_worker import MAX_CHUNKS, timed_spans
+
+    ran: list[tuple[int, int]] = []
+
+    class Watch:  # 0.01 s a step, whatever the calibration thought
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.seconds = ran[-1][0] * 0.01
+
+    def run(k, at):
+        ran.append((k, at))
+
+    assert timed_spans(run, Watch, 10, 0.0) == [(2, pytest.approx(0.02))] * 5
+    ran.clear()
+    spans = timed_spans(run, Watch, 10, 0.25)  # five spans are 0.1 s: eight more reach 0.26 s
+    assert len(spans) == 13 and sum(s for _, s in spans) >= 0.25
+    assert [at for _, at in ran] == list(range(0, 26, 2))  # the batches go on where the last span ended
+    ran.clear()
+    assert len(timed_spans(run, Watch, 10, 100.0)) == MAX_CHUNKS
 
 
 def test_a_repeat_is_the_median_of_its_synchronised_chunks():
