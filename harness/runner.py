@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -184,6 +185,11 @@ class Trainer:
             })
             bar.set_postfix(loss=f"{np.mean(losses):.4f}", **{f"val_{self.task.metric}": f"{value:.4f}"})
             bar.close()
+            if not self.progress:  # no bar (a matrix' run, a log file): one line an epoch instead
+                rate = self.curves[-1]["train_samples_per_s"]
+                print(f"epoch {epoch + 1}/{recipe.epochs}: train loss {np.mean(losses):.4f}, validation "
+                      f"{self.task.metric} {value:.4f}" + (f", {rate:,.0f} samples/s" if rate else "")
+                      + f", {wall / 60:.1f} min", file=sys.stderr, flush=True)
         self.wall_s = time.perf_counter() - started
         self.final_weights = adapter.get_weights()  # before testing may load the best checkpoint
 

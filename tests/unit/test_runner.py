@@ -26,6 +26,15 @@ def test_run_writes_a_complete_record(scripted, tmp_path):
     assert on_disk["environment"]["backend"]["framework"] == "scripted"
 
 
+def test_without_a_bar_each_epoch_is_one_line_for_the_log(scripted, tmp_path, capsys):
+    record, _ = runner.run(runner.RunOptions("synthetic", "scripted", out=str(tmp_path), progress=False))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    last = record["curves"][-1]
+    assert f"train loss {last['train_loss']:.4f}, validation accuracy {last['val_accuracy']:.4f}" in lines[-1]
+    assert "samples/s" in lines[-1] and lines[-1].endswith(" min")
+
+
 def test_test_metric_comes_from_the_best_validation_checkpoint(scripted, tmp_path):
     scripted.learn_at, scripted.forget_at = 4, 8  # right after epoch 1 (5 steps), wrong after epoch 2
     record, _ = runner.run(runner.RunOptions("synthetic", "scripted", out=str(tmp_path), progress=False))
