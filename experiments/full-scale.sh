@@ -19,30 +19,29 @@ FOUR=torch,keras,jax,mxnet
 # and there a second OpenMP thread that waits on a busy core makes batch-1 steps ten times slower.
 # five-words-rnn ran before this, with the default (every core): its manifest keeps it. imdb-full seed 0 ran
 # with every core (its records say so); seeds 1-2 run at one thread, so its manifest now says 1.
-m() {  # m NAME TASKS SCALE BACKENDS REPEATS [THREADS, or "all" for the default]
-    local part=main
-    [ "$4" = keras-torch ] || [ "$1" = ptb-full ] && part=keras-torch
+m() {  # m PART NAME TASKS SCALE BACKENDS REPEATS [THREADS, or "all" for the default]
+    local part="$1"; shift
     [ "$PART" = all ] || [ "$PART" = "$part" ] || return 0
     local threads=(--threads "${6:-1}")
     [ "${6:-1}" = all ] && threads=()
     python -m harness matrix --tasks "$2" --scale "$3" --backends "$4" --repeats "$5" "${threads[@]}" \
         --out results/runs --manifest "results/runs/matrix-$1.json" --resume --no-report
 }
-m five-words-rnn five-words rnn torch,keras,keras-jax,keras-torch,jax,mxnet 1 all
-m five-words-lstm five-words lstm "$FIVE" 1
-m arithmetic-full arithmetic full "$FIVE" 1
-m lyrics-full lyrics full "$FIVE" 1
-m names-full names full "$FIVE" 3
-m meditations-full meditations full "$FIVE" 1
-m charlm-full timemachine,tinyshakespeare full "$FOUR" 1
-m imdb-full imdb full torch,mxnet,jax,keras,keras-jax 3
-m imdb-seed imdb seed "$FIVE" 1
-# keras-torch, cheapest first
-m arithmetic-full-keras-torch arithmetic full keras-torch 1
-m lyrics-full-keras-torch lyrics full keras-torch 1
-m five-words-lstm-keras-torch five-words lstm keras-torch 1
-m meditations-full-keras-torch meditations full keras-torch 1
-m names-full-keras-torch names full keras-torch 3
-m imdb-full-keras-torch imdb full keras-torch 3
-m imdb-seed-keras-torch imdb seed keras-torch 1
-m ptb-full ptb full "$FOUR" 1  # in the keras-torch part (see the top)
+m main        five-words-rnn five-words rnn torch,keras,keras-jax,keras-torch,jax,mxnet 1 all
+m main        five-words-lstm five-words lstm "$FIVE" 1
+m main        arithmetic-full arithmetic full "$FIVE" 1
+m main        lyrics-full lyrics full "$FIVE" 1
+m main        names-full names full "$FIVE" 3
+m main        meditations-full meditations full "$FIVE" 1
+m main        charlm-full timemachine,tinyshakespeare full "$FOUR" 1
+m main        imdb-full imdb full torch,mxnet,jax,keras,keras-jax 3
+m main        imdb-seed imdb seed "$FIVE" 1
+# keras-torch, cheapest first, then ptb (four backends) to even out the two parts
+m keras-torch arithmetic-full-keras-torch arithmetic full keras-torch 1
+m keras-torch lyrics-full-keras-torch lyrics full keras-torch 1
+m keras-torch five-words-lstm-keras-torch five-words lstm keras-torch 1
+m keras-torch meditations-full-keras-torch meditations full keras-torch 1
+m keras-torch names-full-keras-torch names full keras-torch 3
+m keras-torch imdb-full-keras-torch imdb full keras-torch 3
+m keras-torch imdb-seed-keras-torch imdb seed keras-torch 1
+m keras-torch ptb-full ptb full "$FOUR" 1
