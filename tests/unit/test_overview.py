@@ -57,6 +57,18 @@ def test_cells_hold_the_median_over_seeds_spread_target_and_bench_ratio(folders)
     assert source == "CPU of m1 (2 cores), cpu, fp32, 2 threads (machine m1), bench bench-20260101T000000"
 
 
+def test_a_median_beside_its_target_shows_the_digits_that_tell_a_miss_from_a_hit_by_a_hair(folders):
+    runs, bench_dir = folders
+    write(runs, make_record(backend="keras-torch", seed=0, accuracy=0.8399, **FULL))
+    write(runs, make_record(backend="jax", seed=0, accuracy=0.84004, started="2026-02-01", **FULL))
+    frame, _ = overview.table(records.load_all(runs), [], ["jax", "keras-torch"])
+    row = frame.iloc[0]
+    assert row["keras-torch"] == "0.8399†"  # not "0.84†", which reads as a hit
+    assert row["jax"] == "0.84004"  # a hit by a hair reads as one too
+    assert overview._digits(0.83999, 0.84) == 5 and overview._digits(0.85, 0.84) == 3
+    assert overview._digits(0.84, 0.84) == 3 and overview._digits(0.5, None) == 3
+
+
 def test_speed_ratios_come_from_the_newest_benchs_machine_alone(folders):
     """A newer bench on another machine replaces every ratio: rows it did not measure get none."""
     runs, bench_dir = folders
