@@ -37,8 +37,10 @@ def state_names(spec: ModelSpec) -> tuple[str, ...]:
     return ("h", "c") if spec.gate_cell == "lstm" else ("h",)
 
 
-def recurrent_layer(keras: ModuleType, spec: ModelSpec, name: str, **kwargs: Any) -> Any:
-    """One recurrent layer of ``spec.cell``; ``kwargs`` go to the layer (``return_sequences``, ...)."""
+def recurrent_layer(keras: ModuleType, spec: ModelSpec, name: str, use_cudnn: bool | str = "auto",
+                    **kwargs: Any) -> Any:
+    """One recurrent layer of ``spec.cell``; ``kwargs`` go to the layer (``return_sequences``, ...).
+    ``use_cudnn=False`` makes LSTM and GRU skip the backend's own recurrence op for Keras' generic loop."""
     layers = keras.layers
     dropout = {"dropout": kwargs.pop("dropout", 0.0), "recurrent_dropout": spec.recurrent_dropout}
     dtype = kwargs.pop("dtype", None)
@@ -47,10 +49,13 @@ def recurrent_layer(keras: ModuleType, spec: ModelSpec, name: str, **kwargs: Any
         return layers.RNN(cell, name=name, dtype=dtype, **kwargs)
     cls = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.SimpleRNN}[spec.cell]
     extra = {"reset_after": True} if spec.cell == "gru" else {}
+    if spec.cell in ("lstm", "gru"):
+        extra["use_cudnn"] = use_cudnn
     return cls(spec.hidden_size, name=name, dtype=dtype, **dropout, **extra, **kwargs)
 
 
-def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None, stateful: bool = False) -> Any:
+def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None, stateful: bool = False,
+          use_cudnn: bool | str = "auto") -> Any:
     """The model; layers that carry weights are named ``embedding``, ``rnn{k}``, ``dec{k}``, ``dense{k}``
     (the canonical prefixes). ``stateful`` adds the encoder's initial and final states as inputs and
     outputs, in layer order, ``state_names`` within a layer."""
@@ -70,7 +75,8 @@ def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None, stateful: bool 
         last = k == spec.num_layers - 1
         sequences = not last or (spec.output == "sequence" and not spec.decoder_steps)
         layer = recurrent_layer(keras, spec, rnn_layer_name(k), dropout=spec.input_dropout if k == 0 else 0.0,
-                                return_sequences=sequences, return_state=stateful, dtype=dtype)
+                                return_sequences=sequences, return_state=stateful, dtype=dtype,
+                                use_cudnn=use_cudnn)
         if stateful:
             states = [keras.Input(shape=(spec.hidden_size,), dtype=state_dtype, name=f"rnn{k}_{s}0")
                       for s in state_names(spec)]
@@ -84,7 +90,8 @@ def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None, stateful: bool 
         for prefix, _ in canonical.recurrent_layers(spec)[spec.num_layers :]:
             if prefix != "dec0" and spec.layer_dropout:
                 h = layers.Dropout(spec.layer_dropout, name=f"{prefix}_dropout", dtype=dtype)(h)
-            h = recurrent_layer(keras, spec, prefix, return_sequences=True, dtype=dtype)(h)
+            h = recurrent_layer(keras, spec, prefix, return_sequences=True, dtype=dtype,
+                                use_cudnn=use_cudnn)(h)
     dense = 0
     n_dense = sum(isinstance(layer, Dense) for layer in spec.head)
     for i, layer in enumerate(spec.head):
