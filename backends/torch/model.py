@@ -79,25 +79,28 @@ class LoopRecurrence(nn.Module):
         if self.training and self.recurrent_dropout:
             keep = 1.0 - self.recurrent_dropout
             mask = torch.bernoulli(h.new_full(h.shape, keep)) / keep
+        # one unbind, not gi[:, t] per step: each index's backward writes a zero tensor of all of gi,
+        # quadratic in the length (benchmarks/keras_torch_fallback.py shows the pattern)
+        steps = gi.unbind(1)
         outputs = []
         for t in range(x.shape[1]):
             hd = h * mask if mask is not None else h
             gh = nn.functional.linear(hd, w_hh, b_hh)
             if self.cell == "spiking-lstm":  # spikingjelly's SpikingLSTMCell: no tanh, no clamp
-                i, f, g, o = Spike.apply(gi[:, t] + gh).chunk(4, dim=1)
+                i, f, g, o = Spike.apply(steps[t] + gh).chunk(4, dim=1)
                 c = f * c + i * g
                 h = o * c
             elif self.cell == "lstm":
-                i, f, g, o = (gi[:, t] + gh).chunk(4, dim=1)
+                i, f, g, o = (steps[t] + gh).chunk(4, dim=1)
                 c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                 h = torch.sigmoid(o) * torch.tanh(c)
             elif self.cell == "gru":
-                ir, iz, in_ = gi[:, t].chunk(3, dim=1)
+                ir, iz, in_ = steps[t].chunk(3, dim=1)
                 hr, hz, hn = gh.chunk(3, dim=1)
                 r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
                 h = (1 - z) * torch.tanh(in_ + r * hn) + z * h
             else:
-                h = torch.tanh(gi[:, t] + gh)
+                h = torch.tanh(steps[t] + gh)
             outputs.append(h)
         return torch.stack(outputs, dim=1), (h, c)
 
