@@ -36,6 +36,8 @@ m main        meditations-full meditations full "$FIVE" 1
 m main        charlm-full timemachine,tinyshakespeare full "$FOUR" 1
 m main        imdb-full imdb full torch,mxnet,jax,keras,keras-jax 3
 m main        imdb-seed imdb seed "$FIVE" 1
+# torch's per-step cells again after they read their input projections by unbind, not gi[:, t]
+m main        imdb-seed-torch-unbind imdb seed torch 1
 # keras-torch, cheapest first, then ptb (four backends) to even out the two parts
 m keras-torch arithmetic-full-keras-torch arithmetic full keras-torch 1
 m keras-torch lyrics-full-keras-torch lyrics full keras-torch 1
@@ -44,4 +46,11 @@ m keras-torch meditations-full-keras-torch meditations full keras-torch 1
 m keras-torch names-full-keras-torch names full keras-torch 3
 m keras-torch imdb-full-keras-torch imdb full keras-torch 3
 m keras-torch imdb-seed-keras-torch imdb seed keras-torch 1
-m keras-torch ptb-full ptb full "$FOUR" 1
+m keras-torch ptb-full ptb full torch,keras,jax 1
+m keras-torch ptb-full-mxnet ptb full mxnet 1  # ran beside ptb-full, on the other core
+# keras-torch's LSTM/GRU configurations again after its CPU recurrences moved to Keras' generic loop
+# (use_cudnn=False: docs/bench.md); the overview takes each seed's latest record
+m keras-torch arithmetic-full-keras-torch-generic arithmetic full keras-torch 1
+m keras-torch five-words-lstm-keras-torch-generic five-words lstm keras-torch 1
+m keras-torch meditations-full-keras-torch-generic meditations full keras-torch 1
+m keras-torch imdb-full-keras-torch-generic imdb full keras-torch 3
