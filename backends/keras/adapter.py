@@ -18,6 +18,10 @@ from backends.keras import runtime, steps, train, weights
 from tasks.spec import ModelSpec, Recipe
 
 _POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+# keras-torch on a CPU: the sequence length from which Keras' generic loop trains faster than the torch
+# backend's own op, per cell (benchmarks/keras_torch_fallback.py, one layer at each task's shape: LSTM
+# 0.85x of the op at 35 steps, 1.9x at 100; GRU 0.89x at 100, 2.8x at 200)
+LOOP_FROM = {"lstm": 64, "gru": 128}
 
 
 def _gpus(backend: str) -> list[str]:
@@ -92,7 +96,7 @@ class KerasAdapter(Adapter):
         self.spec, self.recipe = spec, recipe
         with self._scope():
             self.model = keras_model.build(keras, spec, dtype=_POLICIES[self.precision],
-                                           stateful=recipe.stateful, use_cudnn=self._use_cudnn())
+                                           stateful=recipe.stateful, loop_from=self._loop_from())
             optimizer = train.optimizer(keras, recipe)
             if self.precision == "fp16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -149,14 +153,12 @@ class KerasAdapter(Adapter):
     def synchronize(self) -> None:
         self.engine.synchronize()
 
-    def _use_cudnn(self) -> bool | str:
-        """Keras' ``use_cudnn`` for LSTM and GRU layers: ``"auto"`` (the backend's own op where it has
-        one), except on the torch backend without a GPU. There Keras 3.15's own ``lstm``/``gru`` op is a
-        Python loop that indexes its precomputed input projections one step at a time (``x_proj[t]``),
-        and the backward of each index writes a zero tensor of the whole sequence's size: quadratic in
-        the sequence length. Keras' generic loop over the per-step cell, the same equations, trains
-        2-5x faster at IMDB's 200 steps (``benchmarks/keras_torch_fallback.py``)."""
-        return False if self.backend == "torch" and not self.gpu else "auto"
+    def _loop_from(self) -> dict[str, int] | None:
+        """From how many steps keras-torch's LSTM/GRU layers run Keras' generic loop instead of the
+        backend's own op (``backends.keras.model.length_switched``): on the torch backend without a GPU
+        only, whose own op is a Python loop over ``x_proj[t]`` with a backward quadratic in the length.
+        Elsewhere None: Keras' choice (cuDNN on a GPU)."""
+        return LOOP_FROM if self.backend == "torch" and not self.gpu else None
 
     def _recurrence(self) -> tuple[str, str]:
         """(kernel_path, detail) of the recurrence Keras 3.15 runs for this spec, backend and device.
@@ -178,10 +180,11 @@ class KerasAdapter(Adapter):
             return "cudnn", f"keras {be} backend {cell}: fused cuDNN kernel"
         if be == "jax" and cell == "gru":
             return "scan", "keras jax backend gru: input projections in one matmul, lax.scan over the rest"
-        if be == "torch":  # see _use_cudnn
-            return "loop", (f"{generic[1]} (use_cudnn=False: the keras torch backend's own {cell} op on a "
-                            "CPU, a Python loop over x_proj[t], has a backward quadratic in the sequence "
-                            "length)")
+        if be == "torch":  # see _loop_from
+            return "loop", (f"keras torch backend {cell} below {LOOP_FROM[cell]} steps (input projections "
+                            "in one matmul, a Python loop over x_proj[t], eager); from "
+                            f"{LOOP_FROM[cell]} steps {generic[1]} (that op's backward grows with the square "
+                            "of the length)")
         return generic[0], f"{generic[1]} (no fused {cell} kernel on a CPU)"
 
     def describe(self) -> dict[str, Any]:

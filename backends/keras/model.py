@@ -12,10 +12,15 @@ A stateful model (consecutive sampling) takes the encoder layers' initial states
 returns their final states as extra outputs: the caller keeps them between batches. Keras'
 ``stateful=True`` would need a batch size fixed at build time and keep the state in variables, which
 JAX's stateless train step would have to thread through by hand anyway.
+
+``loop_from`` (keras-torch on a CPU) makes each LSTM/GRU layer choose per call between the backend's own
+recurrence op and Keras' generic loop over the per-step cell, by the sequence's length: see
+:func:`length_switched`.
 """
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 from typing import Any
 
@@ -37,10 +42,35 @@ def state_names(spec: ModelSpec) -> tuple[str, ...]:
     return ("h", "c") if spec.gate_cell == "lstm" else ("h",)
 
 
-def recurrent_layer(keras: ModuleType, spec: ModelSpec, name: str, use_cudnn: bool | str = "auto",
+@functools.cache
+def length_switched(cls: type) -> type:
+    """``cls`` (a Keras LSTM or GRU layer class) that runs the backend's own recurrence op on sequences
+    shorter than ``loop_from`` steps and Keras' generic loop over the per-step cell from there, the same
+    equations. For Keras 3.15's torch backend on a CPU, whose own op loops over ``x_proj[t]`` in Python:
+    the backward of each index writes a zero tensor of the whole sequence, so that op wins on short
+    sequences (2-3x at 3-8 steps) and loses on long ones (2-3x at 100-200 steps);
+    ``benchmarks/keras_torch_fallback.py`` measures both at each task's shape. Keras' layers read
+    ``use_cudnn`` at each call, and torch runs eagerly, so the length is known when it is set."""
+
+    class LengthSwitched(cls):
+        def __init__(self, *args: Any, loop_from: int, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.loop_from = loop_from
+
+        def inner_loop(self, sequences: Any, initial_state: Any, mask: Any, training: bool = False) -> Any:
+            length = sequences.shape[1]
+            self.use_cudnn = False if length is not None and length >= self.loop_from else "auto"
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+
+    LengthSwitched.__name__ = LengthSwitched.__qualname__ = cls.__name__
+    return LengthSwitched
+
+
+def recurrent_layer(keras: ModuleType, spec: ModelSpec, name: str, loop_from: dict[str, int] | None = None,
                     **kwargs: Any) -> Any:
     """One recurrent layer of ``spec.cell``; ``kwargs`` go to the layer (``return_sequences``, ...).
-    ``use_cudnn=False`` makes LSTM and GRU skip the backend's own recurrence op for Keras' generic loop."""
+    ``loop_from`` ({cell: steps}) makes LSTM and GRU run Keras' generic loop from that many steps and the
+    backend's own op below (:func:`length_switched`); None leaves Keras' choice."""
     layers = keras.layers
     dropout = {"dropout": kwargs.pop("dropout", 0.0), "recurrent_dropout": spec.recurrent_dropout}
     dtype = kwargs.pop("dtype", None)
@@ -49,13 +79,13 @@ def recurrent_layer(keras: ModuleType, spec: ModelSpec, name: str, use_cudnn: bo
         return layers.RNN(cell, name=name, dtype=dtype, **kwargs)
     cls = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.SimpleRNN}[spec.cell]
     extra = {"reset_after": True} if spec.cell == "gru" else {}
-    if spec.cell in ("lstm", "gru"):
-        extra["use_cudnn"] = use_cudnn
+    if loop_from and spec.cell in loop_from:
+        cls, extra["loop_from"] = length_switched(cls), loop_from[spec.cell]
     return cls(spec.hidden_size, name=name, dtype=dtype, **dropout, **extra, **kwargs)
 
 
 def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None, stateful: bool = False,
-          use_cudnn: bool | str = "auto") -> Any:
+          loop_from: dict[str, int] | None = None) -> Any:
     """The model; layers that carry weights are named ``embedding``, ``rnn{k}``, ``dec{k}``, ``dense{k}``
     (the canonical prefixes). ``stateful`` adds the encoder's initial and final states as inputs and
     outputs, in layer order, ``state_names`` within a layer."""
@@ -76,7 +106,7 @@ def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None, stateful: bool 
         sequences = not last or (spec.output == "sequence" and not spec.decoder_steps)
         layer = recurrent_layer(keras, spec, rnn_layer_name(k), dropout=spec.input_dropout if k == 0 else 0.0,
                                 return_sequences=sequences, return_state=stateful, dtype=dtype,
-                                use_cudnn=use_cudnn)
+                                loop_from=loop_from)
         if stateful:
             states = [keras.Input(shape=(spec.hidden_size,), dtype=state_dtype, name=f"rnn{k}_{s}0")
                       for s in state_names(spec)]
@@ -91,7 +121,7 @@ def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None, stateful: bool 
             if prefix != "dec0" and spec.layer_dropout:
                 h = layers.Dropout(spec.layer_dropout, name=f"{prefix}_dropout", dtype=dtype)(h)
             h = recurrent_layer(keras, spec, prefix, return_sequences=True, dtype=dtype,
-                                use_cudnn=use_cudnn)(h)
+                                loop_from=loop_from)(h)
     dense = 0
     n_dense = sum(isinstance(layer, Dense) for layer in spec.head)
     for i, layer in enumerate(spec.head):

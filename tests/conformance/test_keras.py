@@ -43,3 +43,35 @@ def test_weight_decay_is_l2_added_to_the_gradient(backend):
     for name, w in before.items():
         expected = -0.1 * 0.5 * w
         np.testing.assert_allclose(after[0.5][name] - after[0.0][name], expected, atol=1e-6, err_msg=name)
+
+
+KERAS_TORCH = [p for p in KERAS if p.values[0] == "keras-torch"]
+
+
+@pytest.mark.parametrize("backend", KERAS_TORCH)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_keras_torch_on_a_cpu_picks_the_backends_op_or_the_generic_loop_by_length(backend, cell, monkeypatch):
+    """Below LOOP_FROM steps the torch backend's own op runs, from there Keras' generic loop: the same
+    outputs either way."""
+    import sys
+
+    from backends.keras.adapter import LOOP_FROM
+
+    spec = spec_for(cell)
+    adapter = make(backend, spec)
+    layer = adapter.model.get_layer("rnn0")
+    keras_backend = sys.modules[type(layer).__mro__[1].__module__].backend  # what Keras' layer calls
+    op, lengths = getattr(keras_backend, cell), []
+    monkeypatch.setattr(keras_backend, cell, lambda x, *a, **k: lengths.append(x.shape[1]) or op(x, *a, **k))
+    limit = LOOP_FROM[cell]
+    short, _ = batch(spec, steps=limit - 1)
+    long, _ = batch(spec, steps=limit)
+    adapter.predict(short)
+    assert lengths == [limit - 1, limit - 1]  # both layers, the backend's op
+    looped = adapter.predict(long)
+    assert lengths == [limit - 1, limit - 1]  # the generic loop: the op not called
+    for name in ("rnn0", "rnn1"):
+        adapter.model.get_layer(name).loop_from = 10**6
+    np.testing.assert_allclose(adapter.predict(long), looped, rtol=1e-5, atol=1e-6)
+    assert lengths[2:] == [limit, limit]
+    assert f"below {limit} steps" in adapter.describe()["kernel_detail"]
