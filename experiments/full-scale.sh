@@ -55,6 +55,11 @@ m keras-torch arithmetic-full-keras-torch-generic arithmetic full keras-torch 1
 m keras-torch five-words-lstm-keras-torch-generic five-words lstm keras-torch 1
 m keras-torch meditations-full-keras-torch-generic meditations full keras-torch 1
 m keras-torch imdb-full-keras-torch-generic imdb full keras-torch 3
+# ... and again with the length switch (the backend's own op below 64 LSTM / 128 GRU steps, the generic
+# loop from there: docs/bench.md): the short-sequence configurations, whose generic-loop runs were slower
+m keras-torch arithmetic-full-keras-torch-lengths arithmetic full keras-torch 1
+m keras-torch meditations-full-keras-torch-lengths meditations full keras-torch 1
+m keras-torch five-words-lstm-keras-torch-lengths five-words lstm keras-torch 1
 # imdb seed, seeds 1-2 on the five that ran seed 0 alone: jax's three seeds (0.8399 [0.8313-0.8486]) sit
 # below the others' single seeds; three seeds everywhere tell a framework's difference from seed noise.
 # One run each (`harness run`; the matrix would repeat seed 0), skipped once its record exists.
