@@ -26,7 +26,7 @@ BACKENDS = (
         adapter="backends.keras.adapter:KerasAdapter",
         requires=("keras", "torch"),
         tox_env="keras",
-        description="Keras 3.15 on PyTorch 2.13, eager train step (per-step cell loop in Python on a CPU)",
+        description="Keras 3.15 on PyTorch 2.13, eager train step (Python loops over time steps on a CPU)",
         options={"keras_backend": "torch"},
     ),
 )
