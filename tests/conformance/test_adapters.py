@@ -120,6 +120,35 @@ def test_same_seed_same_training(backend):
         np.testing.assert_array_equal(runs[0][1][k], runs[1][1][k])
 
 
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dropout_masks_fall_where_the_spec_says(backend, cell):
+    """Frameworks draw masks from their own random streams, so only where they fall can be compared: with
+    one sequence a step, a unit that the step's mask drops for the whole sequence (``input_dropout``, and
+    ``recurrent_dropout`` on the carried state, one mask shared by the gates) gets no gradient in its
+    kernel row, so about ``rate`` of those rows stay unchanged; the element-wise ``layer_dropout`` almost
+    never empties a row over 9 steps. A mask per step or per gate, or a missing one, gives about 0."""
+    rate, steps = 0.3, 60
+    spec = replace(spec_for(cell), input_dropout=rate, recurrent_dropout=rate, layer_dropout=rate,
+                   head=(Dense(3),))
+    adapter = make(backend, spec, recipe=Recipe(optimizer="sgd", lr=0.5, batch_size=1, epochs=1))
+    x, y = batch(spec, n=1)
+    kernels = ("rnn0/kernel", "rnn0/recurrent_kernel", "rnn1/kernel", "rnn1/recurrent_kernel")
+    unchanged: dict[str, list[np.ndarray]] = {k: [] for k in kernels}
+    before = adapter.get_weights()
+    for _ in range(steps):
+        adapter.losses([adapter.train_step(x, y)])
+        after = adapter.get_weights()
+        for k in kernels:
+            unchanged[k].append(np.all(after[k] == before[k], axis=1))
+        before = after
+    share = {k: float(np.mean(v)) for k, v in unchanged.items()}
+    # 360 kernel rows (rnn0) and 300 (rnn1 recurrent): a binomial share's sd is about 0.025
+    for k in ("rnn0/kernel", "rnn0/recurrent_kernel", "rnn1/recurrent_kernel"):
+        assert abs(share[k] - rate) < 0.1, share
+    assert share["rnn1/kernel"] < 0.05, share
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_learning_rate_is_applied(backend):
     spec = spec_for("rnn")
