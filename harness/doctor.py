@@ -63,10 +63,11 @@ PHASES = (("environment", None, 0.08), ("parity", "fp32", 0.17), ("smoke", "fp32
           ("bench", "fp32", 0.15), ("smoke", "bf16", 0.15), ("bench", "bf16", 0.10), ("smoke", "fp16", 0.10))
 SMOKE_FIRST = ("imdb", "ptb")  # the headline tasks run first, so a short budget still covers them
 # Cells with a cuDNN kernel on a GPU where the model admits a fused kernel (no recurrent dropout, not the
-# spiking cell): what each adapter's describe() promises. JAX's cuDNN LSTM is fp32 only.
+# spiking cell): what each adapter's describe() promises. JAX's cuDNN LSTM is fp32 only (jaxlib lowers
+# no other dtype), for Keras on JAX too.
 CUDNN_CELLS = {"torch": ("rnn", "gru", "lstm"), "jax": ("lstm",), "keras": ("gru", "lstm"),
                "keras-jax": ("lstm",), "keras-torch": ("gru", "lstm"), "mxnet": ("rnn", "gru", "lstm")}
-FP32_ONLY_CUDNN = ("jax",)
+FP32_ONLY_CUDNN = ("jax", "keras-jax")
 # the environment of every process the doctor starts: frameworks side by side on one GPU take memory as
 # they need it, instead of JAX's 75% and TensorFlow's all at start
 CHILD_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}

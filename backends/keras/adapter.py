@@ -154,11 +154,21 @@ class KerasAdapter(Adapter):
         self.engine.synchronize()
 
     def _loop_from(self) -> dict[str, int] | None:
-        """From how many steps keras-torch's LSTM/GRU layers run Keras' generic loop instead of the
-        backend's own op (``backends.keras.model.length_switched``): on the torch backend without a GPU
-        only, whose own op is a Python loop over ``x_proj[t]`` with a backward quadratic in the length.
-        Elsewhere None: Keras' choice (cuDNN on a GPU)."""
-        return LOOP_FROM if self.backend == "torch" and not self.gpu else None
+        """From how many steps the LSTM/GRU layers run Keras' generic loop instead of the backend's own
+        op (``backends.keras.model.length_switched``). keras-torch without a GPU: ``LOOP_FROM``, its own op
+        being a Python loop over ``x_proj[t]`` with a backward quadratic in the length. keras-jax on a GPU
+        in bf16/fp16: from step 0, since JAX's cuDNN RNN lowers fp32 only (jaxlib's ``gpu_rnn`` raises
+        "Unknown output type bfloat16" when the train step compiles, past Keras' fallback), as the jax
+        backend does. Elsewhere None: Keras' choice (cuDNN on a GPU)."""
+        if self.backend == "torch" and not self.gpu:
+            return LOOP_FROM
+        if self._jax_cudnn_declined():
+            return {"lstm": 0, "gru": 0}
+        return None
+
+    def _jax_cudnn_declined(self) -> bool:
+        """keras-jax on a GPU in a precision JAX's cuDNN RNN cannot lower (fp32 only)."""
+        return self.backend == "jax" and self.gpu and self.precision != "fp32"
 
     def _recurrence(self) -> tuple[str, str]:
         """(kernel_path, detail) of the recurrence Keras 3.15 runs for this spec, backend and device.
@@ -176,6 +186,9 @@ class KerasAdapter(Adapter):
             reason = ("spiking LSTM cell: Heaviside gates, surrogate gradient" if self.spec.spiking
                       else "recurrent dropout" if not self.spec.fused_ok else "SimpleRNN")
             return generic[0], f"{generic[1]} ({reason})"
+        if self._jax_cudnn_declined():
+            return generic[0], (f"{generic[1]} (cuDNN RNN is fp32-only in JAX; {self.precision} runs the "
+                                "scan)")
         if self.gpu and (be != "jax" or cell == "lstm"):
             return "cudnn", f"keras {be} backend {cell}: fused cuDNN kernel"
         if be == "jax" and cell == "gru":

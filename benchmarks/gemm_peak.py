@@ -1,0 +1,103 @@
+"""The device's matrix-multiply rate, the denominator of a speed table's "fraction of peak".
+
+``python benchmarks/gemm_peak.py --device gpu|cpu --out peak.json``: square products of size ``--n``
+(8192 on a GPU, 2048 on a CPU), in every precision the device runs (GPU: fp32 with TF32 off, TF32, bf16,
+fp16, through PyTorch; CPU: fp32 through NumPy's BLAS, and PyTorch where installed), each the median
+of ``--repeats`` timed products after warm-ups, synchronised before every clock read. What a GEMM
+reaches is what a recurrent step's matrix work could reach at best: a model's achieved FLOP/s over it
+says how much of the machine a framework uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _timed(fn: Any, sync: Any, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def torch_rates(device: str, n: int, repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """TFLOP/s per precision through PyTorch, and what ran."""
+    import torch
+
+    dev = torch.device("cuda" if device == "gpu" else "cpu")
+    sync = torch.cuda.synchronize if device == "gpu" else (lambda: None)
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    if device == "gpu":
+        dtypes.update(tf32=torch.float32, fp16=torch.float16)
+    rates = {}
+    for name, dtype in dtypes.items():
+        if device == "gpu":
+            torch.backends.cuda.matmul.allow_tf32 = name == "tf32"
+        a = torch.randn(n, n, device=dev, dtype=dtype)
+        b = torch.randn(n, n, device=dev, dtype=dtype)
+        seconds = _timed(lambda a=a, b=b: a @ b, sync, repeats)
+        rates[name] = 2 * n**3 / seconds / 1e12
+    torch.backends.cuda.matmul.allow_tf32 = False
+    info = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    if device == "gpu":
+        info.update(device_name=torch.cuda.get_device_name(0), cuda=torch.version.cuda)
+    return rates, info
+
+
+def numpy_rates(n: int, repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """fp32 TFLOP/s through NumPy's BLAS."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    seconds = _timed(lambda: a @ b, lambda: None, repeats)
+    return {"fp32": 2 * n**3 / seconds / 1e12}, {"numpy": np.__version__}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("gpu", "cpu"), default="gpu")
+    parser.add_argument("--n", type=int, help="matrix size (default 8192 on a GPU, 2048 on a CPU)")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    n = args.n or (8192 if args.device == "gpu" else 2048)
+    record: dict[str, Any] = {"schema": "rnnbench.peak/1", "device": args.device, "n": n,
+                              "repeats": args.repeats, "host": platform.node(), "cpus": os.cpu_count(),
+                              "tflops": {}, "by": {}}
+    try:
+        rates, info = torch_rates(args.device, n, args.repeats)
+        record["tflops"].update(rates)
+        record["by"]["torch"] = info
+    except ImportError:
+        if args.device == "gpu":
+            print("gemm_peak: --device gpu needs PyTorch with CUDA", file=sys.stderr)
+            return 2
+    if args.device == "cpu":
+        rates, info = numpy_rates(n, args.repeats)
+        record["tflops"]["fp32_numpy"] = rates["fp32"]
+        record["by"]["numpy"] = info
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(args.out)
+    print("gemm_peak: " + ", ".join(f"{k} {v:,.2f} TFLOP/s" for k, v in record["tflops"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
