@@ -34,7 +34,7 @@ def _gpus(backend: str) -> list[str]:
         import jax
 
         try:
-            return [str(d) for d in jax.devices("gpu")]
+            return [d.device_kind for d in jax.devices("gpu")]  # "NVIDIA H200", as the others name it
         except RuntimeError:
             return []
     import torch
