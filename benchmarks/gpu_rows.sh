@@ -75,6 +75,8 @@ phase() {  # phase NAME SHARE COMMAND...: run COMMAND for at most SHARE of the b
     say "$name: at most $limit s: $*"
     timeout --kill-after=10 "$limit" "$@" >>"$LOG" 2>&1
     local status=$?
+    # a cut bench leaves its workers behind; they would mark the next phase's figures busy
+    pkill -f "harness (bench|doctor|parity|smoke)-worker" 2>/dev/null; sleep 1
     say "$name: exit $status$([ $status = 124 ] && echo ' (cut at its share; finished repeats kept)')"
     pack
 }
