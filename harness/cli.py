@@ -14,7 +14,8 @@ from typing import NoReturn
 
 import backends
 import tasks
-from harness import config, dispatch, outdir
+from harness import launcher
+from harness.common import config, outdir
 from harness.errors import UserError
 
 PROG = "python -m harness"
@@ -257,9 +258,9 @@ def _check_names(args: argparse.Namespace) -> None:
 def _early_checks(args: argparse.Namespace) -> None:
     """What can be checked before an environment is built: the settings' keys and values (all of them
     when the tasks can be imported here, else the model and recipe ones) and the scale."""
-    from harness import overrides
+    from harness.common import overrides
 
-    if dispatch.missing(dispatch.CORE_MODULES):
+    if launcher.missing(launcher.CORE_MODULES):
         overrides.parse_settings(s for s in args.settings if s.split(".", 1)[0] in overrides.GROUPS)
         return
     task = tasks.get(args.task)
@@ -276,11 +277,11 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     info = backends.get(args.backend)
     _early_checks(args)
     outdir.check_writable(args.out)
-    core_lacking = dispatch.missing(dispatch.CORE_MODULES)
-    lacking = core_lacking + dispatch.missing(info.requires)
+    core_lacking = launcher.missing(launcher.CORE_MODULES)
+    lacking = core_lacking + launcher.missing(info.requires)
     if lacking:
-        return dispatch.run_in_tox(info.tox_env, argv, lacking)
-    from harness import runner, summary
+        return launcher.run_in_tox(info.tox_env, argv, lacking)
+    from harness.run import runner, summary
 
     opts = runner.RunOptions(
         task=args.task, backend=args.backend, scale=args.scale, seed=args.seed, epochs=args.epochs,
@@ -296,10 +297,10 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
 def _inference(args: argparse.Namespace, argv: list[str]) -> int:
     _check_names(args)
     info = backends.get(args.backend)
-    lacking = dispatch.missing(dispatch.CORE_MODULES) + dispatch.missing(info.requires)
+    lacking = launcher.missing(launcher.CORE_MODULES) + launcher.missing(info.requires)
     if lacking:
-        return dispatch.run_in_tox(info.tox_env, argv, lacking)
-    from harness import inference
+        return launcher.run_in_tox(info.tox_env, argv, lacking)
+    from harness.predict import inference
 
     if args.command == "predict":
         print(inference.predict(args.task, args.backend, args.text, args.top, args.runs, args.run,
@@ -311,21 +312,21 @@ def _inference(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _core_command(args: argparse.Namespace, argv: list[str]) -> int:
-    lacking = dispatch.missing(dispatch.CORE_MODULES)
+    lacking = launcher.missing(launcher.CORE_MODULES)
     if lacking:
-        return dispatch.run_in_tox("report", argv, lacking)
+        return launcher.run_in_tox("report", argv, lacking)
     if args.command == "list":
-        from harness import listing
+        from harness.list import listing
 
         print(listing.render())
         return 0
     if args.command == "report":
-        from harness import report
+        from harness.report import runs as report
 
         outdir.check_writable(args.out)
         print(report.main(args.runs, args.out, args.readme, args.bench, args.include_smoke))
         return 0
-    from harness import baseline
+    from harness.baseline import baselines as baseline
 
     if args.command == "baseline":
         print(baseline.save(args.runs, args.file))
@@ -345,10 +346,10 @@ def _parity(args: argparse.Namespace, argv: list[str]) -> int:
                         f"choose from: {', '.join(backends.names())}")
     if args.task not in tasks.all_names():
         raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(tasks.all_names())}")
-    lacking = dispatch.missing(dispatch.CORE_MODULES)
+    lacking = launcher.missing(launcher.CORE_MODULES)
     if lacking:
-        return dispatch.run_in_tox("report", argv, lacking)
-    from harness import parity
+        return launcher.run_in_tox("report", argv, lacking)
+    from harness.parity import check as parity
 
     cells = args.cells.split(",") if args.cells else None
     optim = {"optimizer": args.optimizer, "adam_eps": args.adam_eps, "rms_eps": args.rms_eps,
@@ -367,26 +368,26 @@ def _parity(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _parity_worker(args: argparse.Namespace, argv: list[str]) -> int:
     info = backends.get(args.backend)
-    lacking = dispatch.missing(dispatch.CORE_MODULES) + dispatch.missing(info.requires)
+    lacking = launcher.missing(launcher.CORE_MODULES) + launcher.missing(info.requires)
     if lacking:
-        return dispatch.run_in_tox(info.tox_env, argv, lacking)
-    from harness import parity
+        return launcher.run_in_tox(info.tox_env, argv, lacking)
+    from harness.parity import check as parity
 
     return parity.run_worker(args)
 
 
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     config.merge(args)
-    lacking = dispatch.missing((*dispatch.CORE_MODULES, "psutil"))
+    lacking = launcher.missing((*launcher.CORE_MODULES, "psutil"))
     if lacking:
-        return dispatch.run_in_tox("report", argv, lacking)
-    from harness import bench
+        return launcher.run_in_tox("report", argv, lacking)
+    from harness.bench import driver as bench
 
     return bench.main(args)
 
 
 def _bench_worker(args: argparse.Namespace) -> int:
-    from harness import bench_worker
+    from harness.bench import worker as bench_worker
 
     return bench_worker.serve(args.backend, args.device, args.precision, args.threads, args.flush_to_zero)
 
@@ -395,13 +396,13 @@ def _doctor(args: argparse.Namespace, argv: list[str]) -> int:
     """``doctor`` (the core environment: it starts every backend in its own process) and its workers
     (``doctor-probe``, ``doctor-worker``: run by the backend's Python, which the doctor picks)."""
     if args.command == "doctor":
-        lacking = dispatch.missing(dispatch.CORE_MODULES)
+        lacking = launcher.missing(launcher.CORE_MODULES)
         if lacking:
-            return dispatch.run_in_tox("report", argv, lacking)
-        from harness import doctor
+            return launcher.run_in_tox("report", argv, lacking)
+        from harness.doctor import driver as doctor
 
         return doctor.main(args)
-    from harness import doctor_worker
+    from harness.doctor import worker as doctor_worker
 
     if args.command == "doctor-probe":
         return doctor_worker.run_probe(args.backend, args.device, args.result, args.precisions)
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(os.environ["RNNBENCH_CWD"])
     if argv[:1] == ["test"] and not {"-h", "--help"} & set(argv[1:2]):  # tox's own options pass through
         try:
-            return dispatch.run_tox(argv[1:])
+            return launcher.run_tox(argv[1:])
         except UserError as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return exc.exit_code
@@ -435,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("doctor", "doctor-probe", "doctor-worker"):
             return _doctor(args, argv)
         if args.command == "matrix":
-            from harness import matrix  # standard library only: each run finds its own environment
+            # standard library only: each run finds its own environment
+            from harness.matrix import driver as matrix
 
             config.merge(args)
             return matrix.main(args)

@@ -17,7 +17,8 @@ import pytest
 import backends
 import tasks
 from backends.base import Adapter, BackendInfo
-from harness import ftz, records
+from harness import records
+from harness.common import ftz
 from tasks.base import Dataset, Scale, Split, Target, Task
 from tasks.spec import Dense, ModelSpec, Recipe
 
@@ -140,7 +141,7 @@ def make_bench_record(point: str = "imdb-full", backend: str = "torch", *, train
                       overrides: dict | None = None, bench_id: str = "bench-20260101T000000",
                       status: str = "ok", started: str = "2026-01-01T00:00:00+00:00") -> dict[str, Any]:
     """A complete synthetic ``rnnbench.bench/1`` record of five repeats around ``train``/``infer``."""
-    from harness import bench
+    from harness.bench import driver as bench
 
     task, scale = point.split("+")[0].rsplit("-", 1)
     overrides = overrides or {}

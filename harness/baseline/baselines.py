@@ -29,7 +29,7 @@ from tabulate import tabulate
 
 from harness import records
 from harness.errors import UserError
-from harness.report import device_kind, dig
+from harness.report.runs import device_kind, dig
 
 SCHEMA = "rnnbench.baseline/1"
 # figure -> the record's within-run spread of it (the noise of a single run)
@@ -86,7 +86,7 @@ def _bench_figures(recs: list[dict[str, Any]], machine: str) -> dict[str, Any]:
 def figures(runs: str, machine: str | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """The machine, its description and the throughput figures of its latest runs under ``runs``: run
     records, and bench records (``harness bench``), whose figures are the ones to track."""
-    from harness import bench
+    from harness.bench import driver as bench
 
     recs = [r for r in records.load_all(Path(runs), warn=True) if r["status"] == "ok"]
     benched = [r for r in bench.load_all(Path(runs)) if r.get("status") == "ok"]
@@ -161,7 +161,7 @@ def compare(file: str, runs: str, threshold: float) -> tuple[str, int]:
     """A table of every figure against the baseline, and the exit status (1 when any is slower)."""
     if not 0 <= threshold < 1:
         raise UserError(f"--threshold {threshold}: give a fraction between 0 and 1 (0.10 is 10%)")
-    from harness import bench
+    from harness.bench import driver as bench
 
     base = load(file)
     recs = sorted([r for r in records.load_all(Path(runs), warn=True) if r["status"] == "ok"]

@@ -1,18 +1,18 @@
 """``python -m harness bench``: throughput by an interleaved, repeated protocol, apart from training runs.
 
-Workers run in each backend's own environment (``harness.bench_worker``): by default a fresh one per
-repeat, started with a random-length environment variable so that its memory layout is drawn anew
-(``harness.layout``: a process' layout alone moved a backend by 25%), or with ``--reuse-workers`` one per
-backend for all of its points; only one backend works at a time. Order: for each point, repeat 1 of every
-backend, then repeat 2, and so on, so a drift of the machine's load touches every backend alike. Every
-repeat is sampled for other processes' CPU use (``harness.quiet``); figures taken while others used the
-machine are marked ``busy`` on screen and in the records.
+Workers run in each backend's own environment (``harness.bench.worker``): by default a fresh one per repeat,
+started with a random-length environment variable so that its memory layout is drawn anew
+(``harness.bench.layout``: a process' layout alone moved a backend by 25%), or with ``--reuse-workers`` one
+per backend for all of its points; only one backend works at a time. Order: for each point, repeat 1 of every
+backend, then repeat 2, and so on, so a drift of the machine's load touches every backend alike. Every repeat
+is sampled for other processes' CPU use (``harness.bench.quiet``); figures taken while others used the machine
+are marked ``busy`` on screen and in the records.
 
-Records (``rnnbench.bench/1``, one per point and backend) are rewritten atomically after every repeat
-under ``OUT/<bench id>/``, beside the bench's manifest (``bench.json``: its options and plan). Ctrl-C or a
-crash keeps every finished repeat; ``--resume`` continues the newest unfinished bench of ``OUT``. A point a
-backend cannot run (an unsupported cell, out of memory, a crashed worker) is recorded as failed with its
-error, and the bench goes on.
+Records (``rnnbench.bench/1``, one per point and backend) are rewritten atomically after every repeat under
+``OUT/<bench id>/``, beside the bench's manifest (``bench.json``: its options and plan). Ctrl-C or a crash
+keeps every finished repeat; ``--resume`` continues the newest unfinished bench of ``OUT``. A point a backend
+cannot run (an unsupported cell, out of memory, a crashed worker) is recorded as failed with its error, and
+the bench goes on.
 """
 
 from __future__ import annotations
@@ -30,20 +30,14 @@ from typing import Any, Protocol
 
 import backends
 import tasks
-from harness import (
-    bench_plan,
-    bench_reference,
-    dispatch,
-    environment,
-    layout,
-    outdir,
-    quiet,
-    records,
-    threads,
-)
-from harness.bench_worker import REPLY
+from harness import launcher, records
+from harness.bench import layout, quiet
+from harness.bench import plan as bench_plan
+from harness.bench import reference as bench_reference
+from harness.bench.worker import REPLY
+from harness.common import environment, outdir, threads
+from harness.common.timing import spread
 from harness.errors import UserError
-from harness.timing import spread
 
 SCHEMA = "rnnbench.bench/1"
 MANIFEST_SCHEMA = "rnnbench.benchrun/1"
@@ -72,21 +66,21 @@ class ProcessWorker:
 
     def __init__(self, backend: str, opts: dict[str, Any], log: Path, randomise_layout: bool = False) -> None:
         info = backends.get(bench_reference.base(backend))  # a reference row runs in its backend's env
-        python = dispatch.env_python(info)
+        python = launcher.env_python(info)
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log
         self._log = open(log, "a")  # noqa: SIM115 - kept open for the worker's life
-        env = {k: v for k, v in os.environ.items() if k not in (dispatch.IN_TOX, "RNNBENCH_CWD")}
+        env = {k: v for k, v in os.environ.items() if k not in (launcher.IN_TOX, "RNNBENCH_CWD")}
         env.update(threads.environ(opts["threads"]), PYTHONUNBUFFERED="1")
         env.pop(layout.VAR, None)
-        if randomise_layout:  # a fresh stack and heap placement for this worker (harness/layout.py)
+        if randomise_layout:  # a fresh stack and heap placement for this worker (harness/bench/layout.py)
             env.update(layout.environ())
         cmd = [python, "-m", "harness", "bench-worker", "--backend", backend, "--device", opts["device"],
                "--precision", opts["precision"], "--threads", str(opts["threads"])]
         if not opts["flush_to_zero"]:
             cmd.append("--no-flush-to-zero")
         # its own session: Ctrl-C reaches the driver alone, which then ends the workers
-        self.proc = subprocess.Popen(cmd, cwd=dispatch.ROOT, env=env, stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen(cmd, cwd=launcher.ROOT, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._log, text=True,
                                      start_new_session=True)
         self.pid: int | None = self.proc.pid
@@ -377,7 +371,7 @@ def table(recs: list[dict[str, Any]]) -> str:
 
 def main(args: Any) -> int:
     """The ``bench`` command (core environment: NumPy for the tasks, psutil for the quiet check)."""
-    from harness.matrix import parse_names
+    from harness.matrix.driver import parse_names
 
     task_names = parse_names(args.tasks or "imdb", tasks.all_names(), "task")
     valid = [*backends.names(), *bench_reference.names(backends.names())]  # and the reference rows

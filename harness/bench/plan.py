@@ -4,7 +4,7 @@ synthetic batches.
 A point is every field of the task's spec and recipe at that scale (vocabulary, embedding, cell, layers,
 head, loss, optimizer, batch size), fed batches of the task's real shapes whose ids are drawn uniformly
 from the vocabulary: the content of a batch does not change the cost of a dense recurrent step.
-``--sweep FIELD=V1,V2`` changes one field per axis (``harness.overrides``: any scalar model or recipe
+``--sweep FIELD=V1,V2`` changes one field per axis (``harness.common.overrides``: any scalar model or recipe
 field, and ``seq_len``); several axes form their grid, at most ``MAX_POINTS`` points. Sweeping
 ``batch_size`` sets the inference batch too, so both figures move with it.
 """
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 import tasks
-from harness import overrides
+from harness.common import overrides
 from harness.errors import UserError
-from harness.parity import fixed_batch
+from harness.parity.check import fixed_batch
 from tasks.base import Scale, Task
 
 MAX_POINTS = 200

@@ -3,7 +3,7 @@
 ``<backend>-reference`` (``torch-reference``, ``keras-reference``, ``keras-jax-reference``,
 ``keras-torch-reference``, ``jax-reference``, ``mxnet-reference``) runs the plainest tutorial-style loop of
 its framework, ``benchmarks/reference/<framework>_loop.py``, which imports nothing from rnnbench. It runs in
-its base backend's environment and worker, with the same threads (``harness.threads`` and the framework
+its base backend's environment and worker, with the same threads (``harness.common.threads`` and the framework
 calls the adapters make) and, for Keras, the same ``KERAS_BACKEND``, so adapter / reference is a fair
 ratio of one framework against itself. :class:`ReferenceAdapter` gives the bench's ``Measurer`` the
 adapter calls it makes; the point's spec, recipe and shape become the loop's ``make()`` arguments.
@@ -34,7 +34,7 @@ from backends.base import Adapter, BackendError
 from tasks.spec import Dense, ModelSpec, Recipe
 
 SUFFIX = "-reference"
-FOLDER = Path(__file__).resolve().parents[1] / "benchmarks" / "reference"
+FOLDER = Path(__file__).resolve().parents[2] / "benchmarks" / "reference"
 LOOPS = {"torch": "torch_loop.py", "keras": "keras_loop.py", "keras-jax": "keras_loop.py",
          "keras-torch": "keras_loop.py", "jax": "flax_loop.py", "mxnet": "mxnet_loop.py"}
 MODELS = ("imdb", "ptb")  # the tasks whose full model has a reference loop

@@ -10,7 +10,7 @@ Sweeps: for each bench with swept fields, per swept axis a log-log plot of train
 throughput against the axis value, one line per backend (one panel per value of the other axes), with
 the fitted scaling exponent (the slope of log throughput on log size) in the legend.
 
-Reference rows (``<backend>-reference``, ``harness.bench_reference``): the headline shows them as columns,
+Reference rows (``<backend>-reference``, ``harness.bench.reference``): the headline shows them as columns,
 and a table per group gives adapter / reference for training and inference, per point and backend, from
 records of the same bench only (so the same machine and the same interleaving).
 """
@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import bench, bench_reference
+from harness.bench import driver as bench
+from harness.bench import reference as bench_reference
 
 NA = "n/a"
 BUSY = " (busy)"

@@ -12,7 +12,7 @@ a window long enough to read, and a large one is not made to run longer than ask
 The timed steps run in ``CHUNKS`` consecutive spans, each synchronised at both ends; a repeat's figure
 is the median of its spans' rates, so a hiccup of the machine (an interrupt, a neighbour's burst) costs
 one span, not the repeat. Every clock read follows ``adapter.synchronize()``
-(``harness.timing.Stopwatch``), so asynchronous frameworks are timed on finished work; training losses
+(``harness.common.timing.Stopwatch``), so asynchronous frameworks are timed on finished work; training losses
 are fetched inside each timed span, as the training loop fetches them.
 
 ``serve`` is the process' main loop: one JSON request a line on stdin, one JSON reply a line on the
@@ -35,8 +35,11 @@ from typing import Any
 import backends
 from backends import canonical
 from backends.base import Adapter
-from harness import bench_plan, bench_reference, ftz, layout, threads
-from harness.timing import Stopwatch
+from harness.bench import layout
+from harness.bench import plan as bench_plan
+from harness.bench import reference as bench_reference
+from harness.common import ftz, threads
+from harness.common.timing import Stopwatch
 
 REPLY = "@@rnnbench-bench "
 POOL = 4  # distinct synthetic batches cycled through while timing

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cpu_model() -> str:
@@ -56,7 +56,7 @@ def fingerprint(cpu: str, cores: int | None, device_name: str) -> str:
 def collect(backend: dict[str, Any], flush_to_zero: bool | None) -> dict[str, Any]:
     import numpy
 
-    from harness import ftz
+    from harness.common import ftz
 
     cpu, cores = cpu_model(), os.cpu_count()
     device_name = backend.get("device_name", "") if backend.get("device", "cpu") != "cpu" else "cpu"

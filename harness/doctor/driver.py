@@ -47,7 +47,8 @@ from typing import Any
 
 import backends
 import tasks
-from harness import dispatch, environment, records, threads
+from harness import launcher, records
+from harness.common import environment, threads
 from harness.errors import UserError
 
 SCHEMA = "rnnbench.doctor/1"
@@ -102,14 +103,14 @@ def kernel_check(backend: str, described: dict[str, Any], cell: str | None, fuse
 def subprocess_launch(python: str, argv: list[str], timeout: float, log: Path, env: dict[str, str]) -> int:
     """``python -m harness argv`` in its own process group, output to ``log``; its exit status, or
     ``TIMED_OUT`` once it has run ``timeout`` seconds (the whole group is killed)."""
-    child = {k: v for k, v in os.environ.items() if k not in (dispatch.IN_TOX, "RNNBENCH_CWD")}
+    child = {k: v for k, v in os.environ.items() if k not in (launcher.IN_TOX, "RNNBENCH_CWD")}
     child.update(env, PYTHONUNBUFFERED="1")
-    child["PYTHONPATH"] = os.pathsep.join(p for p in (str(dispatch.ROOT), child.get("PYTHONPATH")) if p)
+    child["PYTHONPATH"] = os.pathsep.join(p for p in (str(launcher.ROOT), child.get("PYTHONPATH")) if p)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as out:
         out.write(f"$ {python} -m harness {' '.join(argv)}\n")
         out.flush()
-        proc = subprocess.Popen([python, "-m", "harness", *argv], cwd=dispatch.ROOT, env=child, stdout=out,
+        proc = subprocess.Popen([python, "-m", "harness", *argv], cwd=launcher.ROOT, env=child, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
             return proc.wait(timeout=max(timeout, 1.0))
@@ -368,18 +369,18 @@ class Doctor:
     def _python(self, name: str) -> str | None:
         """The interpreter that runs backend ``name``, or None (with the reason in its probe)."""
         info = backends.get(name)
-        lacking = dispatch.missing((*dispatch.CORE_MODULES, *info.requires))
+        lacking = launcher.missing((*launcher.CORE_MODULES, *info.requires))
         if not lacking:
             return sys.executable
         if not self.opts.use_tox:
             self.probes[name] = {"backend": name, "status": "not available",
                                  "reason": f"{', '.join(lacking)} not importable in {sys.executable}"}
             return None
-        built = dispatch.ROOT / ".tox" / info.tox_env / "bin" / "python"
+        built = launcher.ROOT / ".tox" / info.tox_env / "bin" / "python"
         if built.exists():  # an environment tox built before: asking tox again costs seconds per call
             return str(built)
         try:
-            return dispatch.tox_python(info.tox_env, quiet=True)
+            return launcher.tox_python(info.tox_env, quiet=True)
         except UserError as exc:
             self.probes[name] = {"backend": name, "status": "not available", "reason": str(exc)[:300]}
             return None
@@ -423,7 +424,8 @@ class Doctor:
         import numpy as np
 
         from backends import canonical, reference
-        from harness import metrics, parity
+        from harness.common import metrics
+        from harness.parity import check as parity
 
         o, start = self.opts, self.clock()
         if self.budget.left() < MIN_S["parity"]:
@@ -549,7 +551,9 @@ class Doctor:
 
     # -- 4. bench --------------------------------------------------------------------------------------
     def bench(self, precision: str, allowance: float) -> None:
-        from harness import bench, bench_plan, quiet
+        from harness.bench import driver as bench
+        from harness.bench import plan as bench_plan
+        from harness.bench import quiet
 
         o, start = self.opts, self.clock()
         names = self.available(precision)
@@ -570,7 +574,7 @@ class Doctor:
                 raise UserError(skip)
             return _Budgeted(self.bench_worker(backend, opts, folder), soft, hard, self.clock, skip)
 
-        sampler = quiet.sample if not dispatch.missing(("psutil",)) else _no_sampler
+        sampler = quiet.sample if not launcher.missing(("psutil",)) else _no_sampler
         folder, recs = bench.run(opts, self.out / "bench" / precision, make, sampler=sampler, progress=False,
                                  say=self.say)
         for b in names:
@@ -645,7 +649,7 @@ def _kill_group(pid: int) -> None:
 
 
 def _process_worker(backend: str, opts: dict[str, Any], folder: Path) -> Any:
-    from harness import bench
+    from harness.bench import driver as bench
 
     for key, value in CHILD_ENV.items():  # the worker inherits this process' environment
         os.environ.setdefault(key, value)
@@ -654,7 +658,7 @@ def _process_worker(backend: str, opts: dict[str, Any], folder: Path) -> Any:
 
 def _no_sampler(pids: list[int]) -> Any:
     """Load samples without psutil: nothing measured, so nothing flagged."""
-    from harness import quiet
+    from harness.bench import quiet
 
     return quiet.Sample(time.monotonic(), 0.0, 0.0, 0.0, os.getloadavg())
 
@@ -679,7 +683,7 @@ def _wrap(text: str, width: int = 90) -> str:
 
 def options_from_args(args: Any) -> Options:
     """The command line as ``Options``, checked: names against the registries, sizes positive."""
-    from harness.matrix import parse_names
+    from harness.matrix.driver import parse_names
 
     for flag, value in (("--budget-s", args.budget_s), ("--epochs", args.epochs),
                         ("--parity-steps", args.parity_steps), ("--bench-steps", args.bench_steps),

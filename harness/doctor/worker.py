@@ -20,7 +20,7 @@ from typing import Any
 
 import backends
 from backends.base import PRECISIONS, BackendError
-from harness import dispatch, records
+from harness import launcher, records
 from harness.errors import UserError
 
 PROBE_SCHEMA = "rnnbench.doctor.probe/1"
@@ -92,14 +92,14 @@ def probe(backend: str, device: str, precisions: tuple[str, ...] = PRECISIONS) -
     import numpy as np
 
     from backends import canonical
-    from harness.parity import fixed_batch
+    from harness.parity.check import fixed_batch
     from tasks.spec import Dense, ModelSpec, Recipe
 
     info = backends.get(backend)
     result: dict[str, Any] = {"schema": PROBE_SCHEMA, "backend": backend, "device": device,
                               "python": sys.executable, "packages": _distribution_versions(info.requires),
                               "status": "available", "reason": None, "precisions": {}, "describe": None}
-    lacking = dispatch.missing(info.requires)
+    lacking = launcher.missing(info.requires)
     if lacking:
         result.update(status="not available",
                       reason=f"{', '.join(lacking)} not importable in {sys.executable}")
@@ -154,10 +154,11 @@ def smoke(backend: str, device: str, precision: str, task_names: list[str], epoc
           result_path: Path, deadline: float, data_dir: str | None = None, cache_dir: str | None = None,
           threads: int | None = None, clock: Any = time.time) -> dict[str, Any]:
     """Each task's smoke scale on ``backend``, in order, until ``deadline`` (a ``clock`` time): one
-    ``harness.runner`` run each, its record under ``out``, and the kernel path it recorded checked
-    against the device's (``harness.doctor.kernel_check``). Tasks left when the deadline passes are
+    ``harness.run.runner`` run each, its record under ``out``, and the kernel path it recorded checked
+    against the device's (``harness.doctor.driver.kernel_check``). Tasks left when the deadline passes are
     ``skipped``; a task whose dataset is not there (no mirror, no network) is ``no data``."""
-    from harness import doctor, runner
+    from harness.doctor import driver as doctor
+    from harness.run import runner
     from tasks.data import DataError
 
     result: dict[str, Any] = {"schema": SMOKE_SCHEMA, "backend": backend, "device": device,
@@ -203,7 +204,7 @@ def smoke(backend: str, device: str, precision: str, task_names: list[str], epoc
 
 def run_smoke(args: Any) -> int:
     """``doctor-worker``: the smoke worker, from its command line."""
-    from harness import threads
+    from harness.common import threads
 
     n = threads.apply(args.threads)  # before the framework is imported
     result = smoke(args.backend, args.device, args.precision, [t for t in args.tasks.split(",") if t],

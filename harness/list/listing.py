@@ -6,8 +6,8 @@ from tabulate import tabulate
 
 import backends
 import tasks
-from harness import overrides
-from harness.dispatch import ROOT
+from harness.common import overrides
+from harness.launcher import ROOT
 
 
 def render() -> str:

@@ -12,7 +12,7 @@ finished one (ok, diverged or failed: its record or error is kept) is never run 
 ``--retry-failed`` asks for failed ones to be retried. A matrix killed outright leaves its current
 combination ``running``: resuming runs it again. Imports only the standard library.
 
-An executor (``--executor ray``: :mod:`harness.executor_ray`) may run the combinations concurrently,
+An executor (``--executor ray``: :mod:`harness.matrix.executors.ray`) may run the combinations concurrently,
 elsewhere: it is handed them all at once as :class:`Job` objects and reports each :class:`Outcome` as it
 finishes, and this module alone keeps the manifest, so resume and the report work alike for every executor.
 """
@@ -32,7 +32,8 @@ from typing import Any, Protocol
 
 import backends
 import tasks
-from harness import dispatch, outdir, records
+from harness import launcher, records
+from harness.common import outdir
 from harness.errors import UserError
 
 SCHEMA = "rnnbench.matrix/1"
@@ -95,9 +96,9 @@ def parse_names(value: str | None, valid: Sequence[str], kind: str) -> list[str]
 def _scale_labels(task_names: list[str], scale: str | None, settings: Sequence[str] = ()) -> dict[str, str]:
     """The scale each task will run at; checked here, with the ``--set`` settings, when the tasks can be
     imported (NumPy present)."""
-    if dispatch.missing(("numpy",)):
+    if launcher.missing(("numpy",)):
         return {t: scale or "default" for t in task_names}
-    from harness import overrides
+    from harness.common import overrides
 
     labels = {}
     for name in task_names:
@@ -122,8 +123,8 @@ def plan(task_names: list[str], backend_names: list[str], repeats: int, scales: 
 
 def subprocess_launcher(argv: list[str], log: Path) -> int:
     """Run ``python -m harness argv`` with output to ``log``; its exit status."""
-    env = {k: v for k, v in os.environ.items() if k not in (dispatch.IN_TOX, "RNNBENCH_CWD")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(dispatch.ROOT), env.get("PYTHONPATH")) if p)
+    env = {k: v for k, v in os.environ.items() if k not in (launcher.IN_TOX, "RNNBENCH_CWD")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(launcher.ROOT), env.get("PYTHONPATH")) if p)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "harness", *argv], stdout=out,
@@ -377,7 +378,7 @@ def main(args: Any, launch: Launcher | None = None, say: Callable[[str], None] |
         say(f"matrix: no manifest at {manifest} to resume; starting a new matrix\n")
     executor: Executor | None = None
     if getattr(args, "executor", "local") == "ray":
-        from harness import executor_ray  # imports Ray itself, and only now
+        from harness.matrix.executors import ray as executor_ray  # imports Ray itself, and only now
 
         executor = executor_ray.connect(args.address, options, say)
     elif getattr(args, "address", None):

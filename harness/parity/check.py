@@ -26,7 +26,8 @@ from tabulate import tabulate
 import backends
 import tasks
 from backends import canonical, reference
-from harness import dispatch, metrics
+from harness import launcher
+from harness.common import metrics
 from harness.errors import UserError
 from tasks.spec import Dense, ModelSpec, Recipe
 
@@ -47,7 +48,7 @@ def parity_spec(task: str, scale: str, cell: str | None, optim: dict[str, Any] |
     ``optim`` (``optimizer``: sgd, adam or rmsprop, default sgd; ``clip_norm``, ``weight_decay``,
     ``adam_eps``, ``rms_eps``, ``centered``, ``momentum`` as the recipe fields; the task's own forms by
     default; ``settings``: ``--set KEY=VALUE`` overrides of the scale, applied first)."""
-    from harness import overrides
+    from harness.common import overrides
 
     the_task = tasks.get(task)
     optim = dict(optim or {})
@@ -136,9 +137,9 @@ def collect_isolated(backend: str, task: str, scale: str, cell: str, steps: int,
             "--steps", str(steps), "--optim", json.dumps(optim or {}),
             "--weights", str(folder / "weights.npz"),
             "--batch", str(folder / "batch.npz"), "--result", str(result)]
-    lacking = dispatch.missing(info.requires)
+    lacking = launcher.missing(info.requires)
     if lacking:
-        code = dispatch.run_in_tox(info.tox_env, argv, lacking)
+        code = launcher.run_in_tox(info.tox_env, argv, lacking)
     else:
         code = subprocess.call([sys.executable, "-m", "harness", *argv])
     if code != 0 or not result.exists():

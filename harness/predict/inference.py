@@ -14,7 +14,8 @@ import numpy as np
 import backends
 import tasks
 from backends import canonical
-from harness import metrics, records
+from harness import records
+from harness.common import metrics
 from harness.errors import UserError
 from tasks.base import Task
 
@@ -44,7 +45,7 @@ def _model(task: Task, record: dict[str, Any], backend: str, device: str, data_d
            cache_dir: str | None, weights: str = "best") -> tuple[Any, dict[str, Any]]:
     from dataclasses import replace
 
-    from harness import overrides
+    from harness.common import overrides
 
     scale = task.scale(record["scale"])
     changed = record["config"].get("overrides")

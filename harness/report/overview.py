@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness import bench_reference
-from harness.bench_report import BUSY, groups, newest
-from harness.report import NA, dig, fmt, fmt_spread, scale_label
+from harness.bench import reference as bench_reference
+from harness.bench.report import BUSY, groups, newest
+from harness.report.runs import NA, dig, fmt, fmt_spread, scale_label
 from tasks.base import Scale, Target
 
 MISSES = "†"  # marks a median that misses the target

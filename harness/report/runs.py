@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import matrix, plots, records
+from harness import records
+from harness.matrix import driver as matrix
+from harness.report import plots
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 NA = "n/a"
@@ -361,11 +363,12 @@ def main(runs: str, out: str, readme: str | None, bench: str | None = None,
          include_smoke: bool = False) -> str:
     """Write the report files; the Markdown (for the terminal) and where the files went.
 
-    ``report.md`` and ``report.html``: the overview (``harness.overview``), the Speed section
-    (``harness.bench_report``, from the bench records under ``bench``), then every comparison's table
+    ``report.md`` and ``report.html``: the overview (``harness.report.overview``), the Speed section
+    (``harness.bench.report``, from the bench records under ``bench``), then every comparison's table
     and plots. The README gets the overview and the training-speed table only, with a link to the rest."""
     import backends
-    from harness import bench_report, overview
+    from harness.bench import report as bench_report
+    from harness.report import overview
 
     out_dir = Path(out)
     rep = build(Path(runs), out_dir, include_smoke)

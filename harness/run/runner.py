@@ -23,9 +23,10 @@ import backends
 import tasks
 from backends import canonical
 from backends.base import Adapter, BackendError
-from harness import environment, ftz, metrics, overrides, records, threads
+from harness import records
+from harness.common import environment, ftz, metrics, overrides, threads
+from harness.common.timing import Stopwatch, spread
 from harness.errors import Diverged, UserError
-from harness.timing import Stopwatch, spread
 from tasks.base import Scale, Split, Task
 from tasks.data import DataError
 from tasks.spec import SAMPLING
@@ -48,7 +49,7 @@ class RunOptions:
     progress: bool = True
     sampling: str | None = None
     cell: str | None = None
-    threads: int | None = None  # None: the cores this process may use (harness.threads)
+    threads: int | None = None  # None: the cores this process may use (harness.common.threads)
     settings: list[str] = field(default_factory=list)  # ``KEY=VALUE`` overrides (``--set``, ``--config``)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -362,7 +363,7 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
         record["checkpoint"] = save_checkpoint(path, trainer.best[2])  # type: ignore[index]
         record["checkpoint_final"] = save_checkpoint(path, trainer.final_weights, "-final")
         if "confusion" in record["analysis"]:
-            from harness import plots
+            from harness.report import plots
 
             png = path.parent / "plots" / f"{path.stem}-confusion.png"
             plots.confusion(record, png)

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from harness import baseline, cli, records
+from harness import cli, records
+from harness.baseline import baselines as baseline
 from harness.errors import UserError
 from tests.fakes import make_record
 

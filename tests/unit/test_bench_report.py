@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from harness import baseline, bench_report, records, report
+from harness import records
+from harness.baseline import baselines as baseline
+from harness.bench import report as bench_report
+from harness.report import runs as report
 from tests.fakes import make_bench_record
 
 

@@ -18,8 +18,11 @@ import backends
 import tasks
 from backends import reference
 from backends.base import Adapter, BackendError, BackendInfo
-from harness import cli, doctor, doctor_worker, ftz, metrics, records
-from harness.bench_worker import InProcessWorker, Measurer
+from harness import cli, records
+from harness.bench.worker import InProcessWorker, Measurer
+from harness.common import ftz, metrics
+from harness.doctor import driver as doctor
+from harness.doctor import worker as doctor_worker
 from harness.errors import UserError
 from tests.fakes import synthetic_task
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, executor_ray, matrix, records
+from harness import cli, records
 from harness.errors import UserError
+from harness.matrix import driver as matrix
+from harness.matrix.executors import ray as executor_ray
 from tests.unit.test_matrix import Launcher, manifest, matrix_cli, two_backends  # noqa: F401 (a fixture)
 
 NODE = {"id": "f" * 56, "host": "node-a", "address": "127.0.0.1"}

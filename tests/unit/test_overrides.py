@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 import tasks
-from harness import config, outdir, overrides, records, report, runner
+from harness import records
+from harness.common import config, outdir, overrides
 from harness.errors import UserError
+from harness.report import runs as report
+from harness.run import runner
 from tasks import data
 from tests.fakes import make_record
 

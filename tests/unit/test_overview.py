@@ -6,7 +6,10 @@ import re
 
 import pytest
 
-from harness import bench, overview, records, report
+from harness import records
+from harness.bench import driver as bench
+from harness.report import overview
+from harness.report import runs as report
 from tests.fakes import make_bench_record, make_record
 
 FULL = {"scale": "full", "epochs": 10}  # imdb full's own number of epochs

@@ -5,7 +5,8 @@ import platform
 import numpy as np
 import pytest
 
-from harness import ftz, records
+from harness import records
+from harness.common import ftz
 
 
 def record(**kw):

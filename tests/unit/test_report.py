@@ -8,7 +8,9 @@ import re
 import matplotlib.image
 import pytest
 
-from harness import matrix, records, report
+from harness import records
+from harness.matrix import driver as matrix
+from harness.report import runs as report
 from tests.fakes import make_record
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -16,7 +16,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from harness import records, report
+from harness import records
+from harness.report import runs as report
 from tests.fakes import make_bench_record, make_record
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

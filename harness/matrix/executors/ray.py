@@ -5,8 +5,8 @@ it asks for (``num_cpus`` = the run's threads, one GPU with ``--device gpu``), r
 our own. A task runs the same ``python -m harness run ...`` on its node, in that node's checkout and in
 the backend's tox environment there, into a scratch folder, and returns the record, the files beside it
 (checkpoints, plots) and the log; the driver writes them atomically into ``--out``, and
-:mod:`harness.matrix` keeps the manifest, so resume, report, baseline and compare work as with the local
-executor. Records name the node they ran on (``environment.node``) next to its machine fingerprint.
+:mod:`harness.matrix.driver` keeps the manifest, so resume, report, baseline and compare work as with
+the local executor. Records name the node they ran on (``environment.node``) next to its machine fingerprint.
 
 A task lost with its node or its worker process is submitted again, at most ``RETRIES`` times; after that
 the combination is recorded as failed with the reason, and the matrix goes on. The run's process is
@@ -33,9 +33,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import backends
-from harness import dispatch, records
+from harness import launcher, records
 from harness.errors import UserError
-from harness.matrix import Job, Outcome
+from harness.matrix.driver import Job, Outcome
 
 INSTALL = "python -m pip install -e '.[ray]'"
 RETRIES = 2  # further attempts of a combination lost with its node (or its worker process)
@@ -275,24 +275,24 @@ def run_on_node(argv: list[str], backend: str, gpu: bool) -> dict[str, Any]:
 
 def _launch(argv: list[str], backend: str, gpu: bool, log: Path) -> int:
     """The run in the backend's environment on this node, its output in ``log``; its exit status."""
-    env = {k: v for k, v in os.environ.items() if k not in (dispatch.IN_TOX, "RNNBENCH_CWD")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(dispatch.ROOT), env.get("PYTHONPATH")) if p)
+    env = {k: v for k, v in os.environ.items() if k not in (launcher.IN_TOX, "RNNBENCH_CWD")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(launcher.ROOT), env.get("PYTHONPATH")) if p)
     if not gpu:  # a run that asked Ray for no GPU gets none (Ray sets the variable only for GPU tasks)
         env["CUDA_VISIBLE_DEVICES"] = ""
     info = backends.get(backend)
     with open(log, "w") as out:
         try:
             with _build_lock(), contextlib.redirect_stderr(out):  # a failed build's output: in the log
-                python = dispatch.env_python(info)
+                python = launcher.env_python(info)
         except UserError as exc:
             out.write(f"python -m harness: error: {exc}\n")
             return 2
         if python != sys.executable:  # no second hop: this interpreter has the framework
-            env[dispatch.IN_TOX] = info.tox_env
+            env[launcher.IN_TOX] = info.tox_env
         cmd = [python, "-m", "harness", *argv]
         if sys.platform.startswith("linux"):
             cmd = [python, "-c", _DIE_WITH_PARENT, str(os.getpid()), *cmd]
-        run = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=dispatch.ROOT)
+        run = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=launcher.ROOT)
         return run.returncode
 
 
@@ -301,7 +301,7 @@ def _build_lock() -> Iterator[None]:
     """One tox build or check at a time per checkout: tox environments are not built concurrently."""
     import fcntl
 
-    digest = hashlib.sha1(str(dispatch.ROOT).encode()).hexdigest()[:12]
+    digest = hashlib.sha1(str(launcher.ROOT).encode()).hexdigest()[:12]
     with open(Path(tempfile.gettempdir()) / f"rnnbench-tox-{digest}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
