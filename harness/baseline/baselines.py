@@ -19,19 +19,16 @@ machine of the most recent record) must have the baseline's fingerprint, else ``
 
 from __future__ import annotations
 
-import json
-import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
-from harness import records
+from harness import records, statistics
 from harness.errors import UserError
-from harness.report.runs import device_kind, dig
+from harness.report.comparisons import device_kind, dig
 
-SCHEMA = "rnnbench.baseline/1"
 # figure -> the record's within-run spread of it (the noise of a single run)
 FIGURES = {"train_samples_per_s": "train_samples_per_s_epochs",
            "eval_samples_per_s": "eval_samples_per_s_runs"}
@@ -56,10 +53,9 @@ def _key(r: dict[str, Any]) -> str:
 
 def _noise(values: list[float], within: dict[str, Any] | None) -> float:
     if len(values) >= 2:
-        med = statistics.median(values)
-        return (max(values) - min(values)) / med if med else 0.0
-    if within and within.get("median") and within.get("n", 0) >= 2:
-        return (within["max"] - within["min"]) / within["median"]
+        return statistics.relative_spread(statistics.spread(values)) or 0.0
+    if within and within.get("n", 0) >= 2:
+        return statistics.relative_spread(within) or 0.0
     return 0.0
 
 
@@ -105,8 +101,7 @@ def figures(runs: str, machine: str | None = None) -> tuple[str, dict[str, Any],
             vals = [v for r in rs if isinstance(v := dig(r, "throughput", name), (int, float))]
             if vals:
                 single = dig(rs[0], "throughput", within) if len(vals) == 1 else None
-                entry[name] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
-                               "n": len(vals), "noise": _noise(vals, single)}
+                entry[name] = {**statistics.spread(vals), "noise": _noise(vals, single)}
         out[key] = entry
     out.update(_bench_figures(benched, machine))
     sample = next((r for r in reversed(recs + benched) if dig(r, "environment", "machine") == machine), {})
@@ -122,7 +117,7 @@ def save(runs: str, file: str | None) -> str:
         raise UserError(f"no ok runs with throughput figures under {runs}")
     path = Path(file) if file else DEFAULT_DIR / f"{machine}.json"
     records.dump_atomic(path, {
-        "schema": SCHEMA, "machine": machine, "described": described, "runs_folder": str(runs),
+        "schema": records.BASELINE, "machine": machine, "described": described, "runs_folder": str(runs),
         "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"), "figures": figs,
     })
     return (f"baseline: throughput of {len(figs)} combinations (task/scale/backend/device/precision) "
@@ -131,14 +126,14 @@ def save(runs: str, file: str | None) -> str:
 
 def load(file: str) -> dict[str, Any]:
     try:
-        data = json.loads(Path(file).read_text())
+        data = records.read(Path(file), records.BASELINE)
     except FileNotFoundError:
         raise UserError(f"baseline {file} not found; save one with `python -m harness baseline save`"
                         ) from None
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read baseline {file}: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise UserError(f"{file} is not an rnnbench baseline (expected schema {SCHEMA!r})")
+    if data is None:
+        raise UserError(f"{file} is not an rnnbench baseline (expected schema {records.BASELINE!r})")
     return data
 
 

@@ -8,7 +8,7 @@ backend, then repeat 2, and so on, so a drift of the machine's load touches ever
 is sampled for other processes' CPU use (``harness.bench.quiet``); figures taken while others used the machine
 are marked ``busy`` on screen and in the records.
 
-Records (``rnnbench.bench/1``, one per point and backend) are rewritten atomically after every repeat under
+Records (``records.BENCH``, one per point and backend) are rewritten atomically after every repeat under
 ``OUT/<bench id>/``, beside the bench's manifest (``bench.json``: its options and plan). Ctrl-C or a crash
 keeps every finished repeat; ``--resume`` continues the newest unfinished bench of ``OUT``. A point a backend
 cannot run (an unsupported cell, out of memory, a crashed worker) is recorded as failed with its error, and
@@ -18,9 +18,6 @@ the bench goes on.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -36,11 +33,10 @@ from harness.bench import plan as bench_plan
 from harness.bench import reference as bench_reference
 from harness.bench.worker import REPLY
 from harness.common import environment, outdir, threads
-from harness.common.timing import spread
 from harness.errors import UserError
+from harness.options import parse_names
+from harness.statistics import relative_spread, spread
 
-SCHEMA = "rnnbench.bench/1"
-MANIFEST_SCHEMA = "rnnbench.benchrun/1"
 MANIFEST = "bench.json"
 SPREAD_OK = 0.10  # the protocol's promise on a quiet machine: (max - min) / median of the repeats
 # the options that define a bench: a resume must ask for the same ones
@@ -62,7 +58,7 @@ class Worker(Protocol):
 
 
 class ProcessWorker:
-    """A ``python -m harness bench-worker`` process in the backend's environment."""
+    """A ``python -m harness bench-worker`` process in the backend's environment (harness.launcher)."""
 
     def __init__(self, backend: str, opts: dict[str, Any], log: Path, randomise_layout: bool = False) -> None:
         info = backends.get(bench_reference.base(backend))  # a reference row runs in its backend's env
@@ -70,19 +66,11 @@ class ProcessWorker:
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log
         self._log = open(log, "a")  # noqa: SIM115 - kept open for the worker's life
-        env = {k: v for k, v in os.environ.items() if k not in (launcher.IN_TOX, "RNNBENCH_CWD")}
-        env.update(threads.environ(opts["threads"]), PYTHONUNBUFFERED="1")
-        env.pop(layout.VAR, None)
-        if randomise_layout:  # a fresh stack and heap placement for this worker (harness/bench/layout.py)
-            env.update(layout.environ())
-        cmd = [python, "-m", "harness", "bench-worker", "--backend", backend, "--device", opts["device"],
-               "--precision", opts["precision"], "--threads", str(opts["threads"])]
-        if not opts["flush_to_zero"]:
-            cmd.append("--no-flush-to-zero")
-        # its own session: Ctrl-C reaches the driver alone, which then ends the workers
-        self.proc = subprocess.Popen(cmd, cwd=launcher.ROOT, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._log, text=True,
-                                     start_new_session=True)
+        argv = launcher.bench_worker_argv(backend, opts["device"], opts["precision"], opts["threads"],
+                                          opts["flush_to_zero"])
+        # a fresh stack and heap placement for this worker (harness/bench/layout.py)
+        pad = layout.environ() if randomise_layout else {}
+        self.proc = launcher.start_bench_worker(python, argv, opts["threads"], pad, layout.VAR, self._log)
         self.pid: int | None = self.proc.pid
         self._read()  # the ready line: the framework imported and the threads set
 
@@ -111,15 +99,7 @@ class ProcessWorker:
         return self._read()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
-                self.proc.stdin.close()
-                self.proc.wait(timeout=20)
-            except (OSError, subprocess.TimeoutExpired):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        launcher.end_piped(self.proc, json.dumps({"op": "quit"}))
         self._log.close()
 
 
@@ -134,7 +114,7 @@ def _rates(reps: list[dict[str, Any]], key: str) -> dict[str, Any]:
     values = [r[key] for r in reps if isinstance(r.get(key), (int, float))]
     s = spread(values)
     s["values"] = values
-    s["spread"] = (s["max"] - s["min"]) / s["median"] if values and s["median"] else None
+    s["spread"] = relative_spread(s)
     return s
 
 
@@ -153,7 +133,7 @@ def new_record(bench_id: str, point: bench_plan.Point, backend: str, opts: dict[
                load_before: dict[str, Any]) -> dict[str, Any]:
     shape = bench_plan.resolve(point)
     return {
-        "schema": SCHEMA, "bench_id": bench_id, "run_id": f"{bench_id}/{point.id}/{backend}",
+        "schema": records.BENCH, "bench_id": bench_id, "run_id": f"{bench_id}/{point.id}/{backend}",
         "point": {**point.to_dict(), **shape.describe()}, "task": point.task, "scale": point.scale,
         "backend": backend, "reference": bench_reference.is_reference(backend), "status": "partial",
         "error": None, "started": _now(), "finished": None,
@@ -205,12 +185,9 @@ def _record_path(bench_dir: Path, point_id: str, backend: str) -> Path:
 def find_resumable(out: Path) -> Path | None:
     """The newest unfinished bench folder under ``out``."""
     found = []
-    for manifest in Path(out).glob(f"*/{MANIFEST}"):
-        try:
-            data = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            continue
-        if data.get("schema") == MANIFEST_SCHEMA and data.get("status") != "finished":
+    for manifest, data in records.documents(out, records.BENCH_MANIFEST, recursive=False,
+                                            pattern=f"*/{MANIFEST}"):
+        if data.get("status") != "finished":
             found.append((data.get("started", ""), manifest.parent))
     return max(found)[1] if found else None
 
@@ -239,7 +216,8 @@ def prepare(opts: dict[str, Any], out: Path, resume: bool) -> tuple[Path, dict[s
     while folder.exists():
         n += 1
         folder = out / f"bench-{stamp}-{n}"
-    manifest = {"schema": MANIFEST_SCHEMA, "bench_id": folder.name, "started": _now(), "status": "running",
+    manifest = {"schema": records.BENCH_MANIFEST, "bench_id": folder.name, "started": _now(),
+                "status": "running",
                 "options": {k: _option(opts, k) for k in PLAN_OPTIONS},
                 "points": [p.to_dict() for p in opts["points"]],
                 "finished": None}
@@ -334,14 +312,9 @@ def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: boo
 def load_all(folder: Path) -> list[dict[str, Any]]:
     """Every bench record under ``folder`` (recursively), oldest first; each unreadable one named."""
     found = []
-    for path in sorted(Path(folder).rglob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("schema") == SCHEMA:
-            data["_path"] = str(path)
-            found.append(data)
+    for path, data in records.documents(folder, records.BENCH):
+        data["_path"] = str(path)
+        found.append(data)
     return sorted(found, key=lambda r: r.get("started", ""))
 
 
@@ -371,8 +344,6 @@ def table(recs: list[dict[str, Any]]) -> str:
 
 def main(args: Any) -> int:
     """The ``bench`` command (core environment: NumPy for the tasks, psutil for the quiet check)."""
-    from harness.matrix.driver import parse_names
-
     task_names = parse_names(args.tasks or "imdb", tasks.all_names(), "task")
     valid = [*backends.names(), *bench_reference.names(backends.names())]  # and the reference rows
     backend_names = parse_names(args.backends, valid, "backend") if args.backends else backends.names()

@@ -19,8 +19,8 @@ import numpy as np
 
 import tasks
 from harness.common import overrides
+from harness.common.synthetic import fixed_batch
 from harness.errors import UserError
-from harness.parity.check import fixed_batch
 from tasks.base import Scale, Task
 
 MAX_POINTS = 200

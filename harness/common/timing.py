@@ -6,8 +6,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     from backends.base import Adapter
 
@@ -27,11 +25,3 @@ class Stopwatch:
     def __exit__(self, *exc: object) -> None:
         self.adapter.synchronize()
         self.seconds = self.clock() - self._start
-
-
-def spread(values: list[float]) -> dict[str, float | int | None]:
-    """Median, min, max and count of repeated measurements (None when there are none)."""
-    if not values:
-        return {"median": None, "min": None, "max": None, "n": 0}
-    a = np.asarray(values, dtype=float)
-    return {"median": float(np.median(a)), "min": float(a.min()), "max": float(a.max()), "n": len(values)}

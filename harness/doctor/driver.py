@@ -27,14 +27,11 @@ phase run side by side (``--jobs``); the bench never does, so its figures are it
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import platform
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -50,10 +47,9 @@ import tasks
 from harness import launcher, records
 from harness.common import environment, threads
 from harness.errors import UserError
+from harness.options import parse_names
 
-SCHEMA = "rnnbench.doctor/1"
-PARITY_SCHEMA = "rnnbench.doctor.parity/1"
-TIMED_OUT = 124  # the exit status a launcher reports for a process it stopped at its time limit
+TIMED_OUT = launcher.TIMED_OUT  # the exit status of a process stopped at its time limit
 RESERVE_S = 5.0  # kept back for the summary
 GRACE = 1.5  # a process may run this many times its share before it is stopped
 # below this many seconds left a step is skipped, and no process is given less; a probe (a framework's
@@ -98,34 +94,6 @@ def kernel_check(backend: str, described: dict[str, Any], cell: str | None, fuse
     if not want and path == "cudnn":
         return False, f"kernel cudnn on {ran_on}, where {backend} has no cuDNN kernel for this model"
     return True, f"{path} on {ran_on}"
-
-
-def subprocess_launch(python: str, argv: list[str], timeout: float, log: Path, env: dict[str, str]) -> int:
-    """``python -m harness argv`` in its own process group, output to ``log``; its exit status, or
-    ``TIMED_OUT`` once it has run ``timeout`` seconds (the whole group is killed)."""
-    child = {k: v for k, v in os.environ.items() if k not in (launcher.IN_TOX, "RNNBENCH_CWD")}
-    child.update(env, PYTHONUNBUFFERED="1")
-    child["PYTHONPATH"] = os.pathsep.join(p for p in (str(launcher.ROOT), child.get("PYTHONPATH")) if p)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as out:
-        out.write(f"$ {python} -m harness {' '.join(argv)}\n")
-        out.flush()
-        proc = subprocess.Popen([python, "-m", "harness", *argv], cwd=launcher.ROOT, env=child, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            return proc.wait(timeout=max(timeout, 1.0))
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            out.write(f"\ndoctor: stopped after {timeout:.0f} s (its share of the time budget)\n")
-            return TIMED_OUT
-        except BaseException:
-            _kill(proc)
-            raise
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    _kill_group(proc.pid)
-    proc.wait()
 
 
 class Budget:
@@ -187,8 +155,8 @@ def nvidia_smi() -> dict[str, Any]:
     for key, cmd in (("report", ["nvidia-smi"]),
                      ("gpus", ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"])):
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-        except (OSError, subprocess.SubprocessError) as exc:
+            done = launcher.capture(cmd, timeout=20)
+        except launcher.CAPTURE_ERRORS as exc:
             out[key], out["error"] = None, f"{type(exc).__name__}: {exc}"
             continue
         text = done.stdout.strip()
@@ -218,7 +186,7 @@ class Doctor:
                  clock: Callable[[], float] = time.monotonic,
                  say: Callable[[str], None] | None = None) -> None:
         self.opts, self.clock = opts, clock
-        self.launch = launch or subprocess_launch
+        self.launch = launch or launcher.run_timed
         self.bench_worker = bench_worker or _process_worker
         self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
         self.out = Path(opts.out).resolve()
@@ -246,12 +214,12 @@ class Doctor:
         return r
 
     def summary(self, finished: bool) -> dict[str, Any]:
-        """The ``rnnbench.doctor/1`` summary: every row so far, counts by status, what was skipped."""
+        """The doctor's summary (``records.DOCTOR``): every row so far, counts by status, what was skipped."""
         counts: dict[str, int] = {}
         for r in self.rows:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
         failed = any(r["status"] == "failed" for r in self.rows)
-        return {"schema": SCHEMA, "device": self.opts.device, "started": self.started,
+        return {"schema": records.DOCTOR, "device": self.opts.device, "started": self.started,
                 "finished": _now() if finished else None, "budget_s": self.opts.budget_s,
                 "elapsed_s": round(self.budget.elapsed(), 1), "status": "failed" if failed else "ok",
                 "counts": counts, "skipped": [r for r in self.rows if r["status"] == "skipped"],
@@ -282,7 +250,7 @@ class Doctor:
         out = self.out
         if out.exists() and any(out.iterdir()):
             try:
-                previous = json.loads((out / "summary.json").read_text()).get("schema") == SCHEMA
+                previous = records.read(out / "summary.json", records.DOCTOR) is not None
             except (OSError, ValueError):
                 previous = False
             if not previous:
@@ -353,7 +321,7 @@ class Doctor:
                            for g in gpus) or smi.get("error", "no GPU"), backend="nvidia-smi")
         names = self.names = self.opts.backends or backends.names()
         self._parallel(names, self._probe, allowance - (self.clock() - start))
-        record = {"schema": SCHEMA + "/environment", "device": self.opts.device, "written": _now(),
+        record = {"schema": records.DOCTOR_ENVIRONMENT, "device": self.opts.device, "written": _now(),
                   "host": host(), "nvidia_smi": smi, "doctor": {"jobs": self.opts.jobs, "env": self.env(),
                                                                 "use_tox": self.opts.use_tox},
                   "backends": {b: self.probes.get(b) for b in names}}
@@ -391,8 +359,7 @@ class Doctor:
         if python is not None:
             self.pythons[name] = python
             result = self.out / "logs" / f"probe-{name}.json"
-            argv = ["doctor-probe", "--backend", name, "--device", self.opts.device, "--result", str(result),
-                    "--precisions", ",".join(self.opts.precisions)]
+            argv = launcher.doctor_probe_argv(name, self.opts.device, result, self.opts.precisions)
             code = self.launch(python, argv, self._timeout(seconds, "probe"),
                                self.log(f"probe-{name}"), self.env())
             try:
@@ -443,10 +410,7 @@ class Doctor:
                 x, y = batch["x"], batch["y"]
             expected = reference.forward(spec, canonical.load(str(folder / "weights.npz")), x)
             result = folder / f"{b}.npz"
-            argv = ["parity-worker", "--task", task, "--scale", scale, "--cell", cell, "--backend", b,
-                    "--steps", str(steps), "--optim", json.dumps(optim or {}), "--device", o.device,
-                    "--weights", str(folder / "weights.npz"), "--batch", str(folder / "batch.npz"),
-                    "--result", str(result)]
+            argv = launcher.parity_worker_argv(task, scale, cell, b, steps, optim, folder, result, o.device)
             left = min(deadline - self.clock(), self.budget.left())
             code = self.launch(self.pythons[b], argv, left, self.log(f"parity-{cell}-{b}"), env) \
                 if left > 0 else TIMED_OUT
@@ -477,7 +441,7 @@ class Doctor:
         ok = ok and all(s["status"] == "ok" for s in seen.values())
         path = self.out / "parity" / f"{o.parity_task}-{cell}.json"
         records.dump_atomic(path, {
-            "schema": PARITY_SCHEMA, "task": o.parity_task, "scale": o.parity_scale, "cell": cell,
+            "schema": records.DOCTOR_PARITY, "task": o.parity_task, "scale": o.parity_scale, "cell": cell,
             "device": o.device, "steps": o.parity_steps, "precision": "fp32",
             "tf32": "off" if o.device == "gpu" else None, "tolerance": {"forward": parity.FORWARD_TOL,
                                                                          "train": parity.TRAIN_TOL},
@@ -513,13 +477,9 @@ class Doctor:
         seconds = min(max(seconds, MIN_S["smoke"]), self.budget.left())  # every backend gets a try
         task_names = self.smoke_tasks()
         result = self.out / "smoke" / f"{backend}-{precision}.json"
-        argv = ["doctor-worker", "--backend", backend, "--device", o.device, "--precision", precision,
-                "--tasks", ",".join(task_names), "--epochs", str(o.epochs),
-                "--out", str(self.out / "smoke" / f"{backend}-{precision}"), "--result", str(result),
-                "--deadline", f"{time.time() + seconds:.3f}", "--threads", str(self.n_threads)]
-        for flag, value in (("--data-dir", o.data_dir), ("--cache-dir", o.cache_dir)):
-            if value:
-                argv += [flag, str(Path(value).resolve())]
+        argv = launcher.doctor_worker_argv(backend, o.device, precision, task_names, o.epochs,
+                                           self.out / "smoke" / f"{backend}-{precision}", result,
+                                           time.time() + seconds, self.n_threads, o.data_dir, o.cache_dir)
         code = self.launch(self.pythons[backend], argv, self._timeout(seconds, "smoke"),
                            self.log(f"smoke-{backend}-{precision}"), self.env())
         try:
@@ -630,7 +590,7 @@ class _Budgeted:
         proc = getattr(self.worker, "proc", None)
         timer = None
         if proc is not None:
-            timer = threading.Timer(max(0.0, self.hard - self.clock()), _kill_group, (proc.pid,))
+            timer = threading.Timer(max(0.0, self.hard - self.clock()), launcher.kill_group, (proc.pid,))
             timer.daemon = True
             timer.start()
         try:
@@ -641,11 +601,6 @@ class _Budgeted:
 
     def close(self) -> None:
         self.worker.close()
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def _process_worker(backend: str, opts: dict[str, Any], folder: Path) -> Any:
@@ -683,8 +638,6 @@ def _wrap(text: str, width: int = 90) -> str:
 
 def options_from_args(args: Any) -> Options:
     """The command line as ``Options``, checked: names against the registries, sizes positive."""
-    from harness.matrix.driver import parse_names
-
     for flag, value in (("--budget-s", args.budget_s), ("--epochs", args.epochs),
                         ("--parity-steps", args.parity_steps), ("--bench-steps", args.bench_steps),
                         ("--bench-repeats", args.bench_repeats), ("--jobs", args.jobs or 1)):

@@ -23,9 +23,6 @@ from backends.base import PRECISIONS, BackendError
 from harness import launcher, records
 from harness.errors import UserError
 
-PROBE_SCHEMA = "rnnbench.doctor.probe/1"
-SMOKE_SCHEMA = "rnnbench.doctor.smoke/1"
-
 
 def _short(exc: BaseException, limit: int = 300) -> str:
     text = str(exc).splitlines()[0] if str(exc) else ""
@@ -92,11 +89,11 @@ def probe(backend: str, device: str, precisions: tuple[str, ...] = PRECISIONS) -
     import numpy as np
 
     from backends import canonical
-    from harness.parity.check import fixed_batch
+    from harness.common.synthetic import fixed_batch
     from tasks.spec import Dense, ModelSpec, Recipe
 
     info = backends.get(backend)
-    result: dict[str, Any] = {"schema": PROBE_SCHEMA, "backend": backend, "device": device,
+    result: dict[str, Any] = {"schema": records.DOCTOR_PROBE, "backend": backend, "device": device,
                               "python": sys.executable, "packages": _distribution_versions(info.requires),
                               "status": "available", "reason": None, "precisions": {}, "describe": None}
     lacking = launcher.missing(info.requires)
@@ -161,7 +158,7 @@ def smoke(backend: str, device: str, precision: str, task_names: list[str], epoc
     from harness.run import runner
     from tasks.data import DataError
 
-    result: dict[str, Any] = {"schema": SMOKE_SCHEMA, "backend": backend, "device": device,
+    result: dict[str, Any] = {"schema": records.DOCTOR_SMOKE, "backend": backend, "device": device,
                               "precision": precision, "epochs": epochs, "tasks": []}
     for name in task_names:
         entry: dict[str, Any] = {"task": name, "status": None, "seconds": None, "record": None,

@@ -1,6 +1,6 @@
 """``python -m harness matrix``: every (task, backend, seed) combination, one after another.
 
-Each combination is one subprocess, ``python -m harness run ...``, which re-runs itself in the backend's
+Each combination is one child process, ``python -m harness run ...``, which re-runs itself in the backend's
 tox environment when this Python lacks the framework, so every backend trains in its own environment.
 Repeats use seeds ``0..K-1``. Backends are interleaved within each seed (task, seed, backend order), so
 a slow drift of the machine's load touches every backend alike.
@@ -12,31 +12,30 @@ finished one (ok, diverged or failed: its record or error is kept) is never run 
 ``--retry-failed`` asks for failed ones to be retried. A matrix killed outright leaves its current
 combination ``running``: resuming runs it again. Imports only the standard library.
 
-An executor (``--executor ray``: :mod:`harness.matrix.executors.ray`) may run the combinations concurrently,
-elsewhere: it is handed them all at once as :class:`Job` objects and reports each :class:`Outcome` as it
-finishes, and this module alone keeps the manifest, so resume and the report work alike for every executor.
+An executor (``--executor ray``: :mod:`harness.matrix.executors.ray`) may run the combinations
+concurrently, elsewhere: it is handed them all at once as :class:`~harness.matrix.executors.Job` objects
+and reports each :class:`~harness.matrix.executors.Outcome` as it finishes, and this module alone keeps the
+manifest, so resume and the report work alike for every executor (the local one runs each combination
+here, one after another: :mod:`harness.matrix.executors.local`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import backends
 import tasks
 from harness import launcher, records
 from harness.common import outdir
 from harness.errors import UserError
+from harness.matrix.executors import Executor, Job, Launcher, Outcome, local
+from harness.options import parse_names
 
-SCHEMA = "rnnbench.matrix/1"
 FINISHED = ("ok", "diverged", "failed")
 METRIC_ABBREVIATIONS = {"accuracy": "acc", "perplexity": "ppl"}
 
@@ -46,52 +45,6 @@ RUN_OPTIONS = {
     "data_dir": "--data-dir", "cache_dir": "--cache-dir", "init": "--init", "sampling": "--sampling",
     "cell": "--cell", "threads": "--threads",
 }
-
-Launcher = Callable[[list[str], Path], int]
-
-
-@dataclass
-class Job:
-    """One combination handed to an executor: its manifest entry, its ``run`` arguments and its log."""
-
-    entry: dict[str, Any]
-    argv: list[str]
-    log: Path
-
-
-@dataclass
-class Outcome:
-    """What became of a job: the run's exit status, the record it left in OUT (path, content) or None, its
-    seconds, fields for the manifest entry (where it ran), and the executor's reason when it could not run
-    it at all (then the log is not consulted)."""
-
-    code: int
-    found: tuple[Path, dict] | None
-    seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-class Executor(Protocol):
-    """Runs jobs, perhaps concurrently; calls ``done`` in the calling thread as each one finishes."""
-
-    def __call__(self, jobs: list[Job], done: Callable[[Job, Outcome], None]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def parse_names(value: str | None, valid: Sequence[str], kind: str) -> list[str]:
-    """A comma-separated list of names checked against ``valid`` (all of them when ``value`` is empty)."""
-    if not value:
-        return list(valid)
-    names = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
-    unknown = [n for n in names if n not in valid]
-    if unknown:
-        raise UserError(f"unknown {kind} {', '.join(map(repr, unknown))}; choose from: {', '.join(valid)}")
-    if not names:
-        raise UserError(f"no {kind} given; choose from: {', '.join(valid)}")
-    return names
-
 
 def _scale_labels(task_names: list[str], scale: str | None, settings: Sequence[str] = ()) -> dict[str, str]:
     """The scale each task will run at; checked here, with the ``--set`` settings, when the tasks can be
@@ -121,24 +74,6 @@ def plan(task_names: list[str], backend_names: list[str], repeats: int, scales: 
     ]
 
 
-def subprocess_launcher(argv: list[str], log: Path) -> int:
-    """Run ``python -m harness argv`` with output to ``log``; its exit status."""
-    env = {k: v for k, v in os.environ.items() if k not in (launcher.IN_TOX, "RNNBENCH_CWD")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(launcher.ROOT), env.get("PYTHONPATH")) if p)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "harness", *argv], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:  # the child got the same SIGINT: let it write its record
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            raise
-
-
 class Matrix:
     """A planned matrix bound to its manifest file."""
 
@@ -149,7 +84,7 @@ class Matrix:
     # -- manifest ---------------------------------------------------------------------------------------
     def save(self) -> None:
         records.dump_atomic(self.path, {
-            "schema": SCHEMA, "created": self.created,
+            "schema": records.MATRIX, "created": self.created,
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "options": self.options, "runs": self.runs,
         })
@@ -157,12 +92,12 @@ class Matrix:
     @staticmethod
     def read(path: Path) -> dict[str, Any] | None:
         try:
-            data = json.loads(Path(path).read_text())
+            data = records.read(path, records.MATRIX)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read matrix manifest {path}: {exc}; remove it or pass --fresh") from None
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        if data is None:
             raise UserError(f"{path} is not a matrix manifest; "
                             "choose another --manifest")
         return data
@@ -201,6 +136,7 @@ class Matrix:
         return argv
 
     def _snapshot(self) -> dict[Path, int]:
+        """The modification time of every JSON file in OUT (a run's record is new or rewritten after it)."""
         stamps = {}
         for path in self.out.glob("*.json"):
             try:
@@ -216,7 +152,10 @@ class Matrix:
             if before.get(path) == mtime:
                 continue
             try:
-                record = records.load(path)
+                record = records.read(path, records.RUN)
+                if record is None:
+                    continue
+                records.validate(record)
             except (OSError, ValueError):
                 continue
             if (record["task"], record["backend"], record["seed"]) == (entry["task"], entry["backend"],
@@ -347,7 +286,7 @@ def describe(entry: dict[str, Any]) -> str:
 
 def main(args: Any, launch: Launcher | None = None, say: Callable[[str], None] | None = None) -> int:
     """Run the matrix described by parsed ``args``; 0 when every combination is ok, else 1."""
-    launch = launch or subprocess_launcher
+    launch = launch or local.launch
     say = say or (lambda text: print(text, end="", flush=True))
     task_names = parse_names(args.tasks, tasks.all_names(), "task")
     backend_names = parse_names(args.backends, list(backends.registry()), "backend")

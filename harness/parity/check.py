@@ -12,8 +12,6 @@ Tolerances: forward outputs agree to ``FORWARD_TOL`` (absolute, float32); traini
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 from dataclasses import replace
 from itertools import combinations
@@ -28,12 +26,12 @@ import tasks
 from backends import canonical, reference
 from harness import launcher
 from harness.common import metrics
+from harness.common.synthetic import fixed_batch
 from harness.errors import UserError
 from tasks.spec import Dense, ModelSpec, Recipe
 
 FORWARD_TOL = 1e-5
 TRAIN_TOL = 1e-4
-SEQ_LEN = 12
 
 
 # Optimizer settings of a parity check: a learning rate that moves the loss in a few steps, and for Adam
@@ -80,19 +78,6 @@ def describe_optim(recipe: Recipe) -> str:
     return ", ".join(parts)
 
 
-def fixed_batch(spec: ModelSpec, batch_size: int, seed: int, seq_len: int = SEQ_LEN
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Ids drawn uniformly from the vocabulary and labels uniformly from the classes (one per output
-    step for sequence outputs): the batch every parity worker, and the bench, feeds."""
-    rng = np.random.default_rng(seed + 1)
-    x = rng.integers(0, spec.vocab_size, size=(batch_size, seq_len)).astype(np.int32)
-    if spec.loss == "binary_crossentropy":
-        return x, rng.integers(0, 2, size=batch_size).astype(np.float32)
-    steps = spec.decoder_steps or seq_len
-    shape = (batch_size, steps) if spec.output == "sequence" else (batch_size,)
-    return x, rng.integers(0, spec.num_outputs, size=shape).astype(np.int32)
-
-
 def worker(backend: str, spec: ModelSpec, recipe: Recipe, weights: dict[str, np.ndarray], x: np.ndarray,
            y: np.ndarray, steps: int, device: str = "cpu") -> dict[str, np.ndarray]:
     """What one backend computes from the shared weights and batch on ``device``, and what ran
@@ -133,15 +118,9 @@ def collect_isolated(backend: str, task: str, scale: str, cell: str, steps: int,
     variants, never share a process."""
     info = backends.get(backend)
     result = folder / f"{backend}.npz"
-    argv = ["parity-worker", "--task", task, "--scale", scale, "--cell", cell, "--backend", backend,
-            "--steps", str(steps), "--optim", json.dumps(optim or {}),
-            "--weights", str(folder / "weights.npz"),
-            "--batch", str(folder / "batch.npz"), "--result", str(result)]
+    argv = launcher.parity_worker_argv(task, scale, cell, backend, steps, optim, folder, result)
     lacking = launcher.missing(info.requires)
-    if lacking:
-        code = launcher.run_in_tox(info.tox_env, argv, lacking)
-    else:
-        code = subprocess.call([sys.executable, "-m", "harness", *argv])
+    code = launcher.run_in_tox(info.tox_env, argv, lacking) if lacking else launcher.call_harness(argv)
     if code != 0 or not result.exists():
         raise UserError(f"parity worker for {backend} failed (exit {code}); run it alone: "
                         f"python -m harness {' '.join(argv)}")

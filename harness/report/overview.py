@@ -13,15 +13,15 @@ bench, on one machine, and the table says which.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from harness import statistics
 from harness.bench import reference as bench_reference
 from harness.bench.report import BUSY, groups, newest
-from harness.report.runs import NA, dig, fmt, fmt_spread, scale_label
+from harness.report.comparisons import NA, dig, fmt, fmt_spread, scale_label
 from tasks.base import Scale, Target
 
 MISSES = "†"  # marks a median that misses the target
@@ -126,11 +126,6 @@ def _source(bench_recs: list[dict[str, Any]], used: set[str]) -> str | None:
     return groups([r for r in bench_recs if r.get("bench_id") in used])[0].title
 
 
-def _spread(vals: list[float]) -> dict[str, float]:
-    """The figures ``report.fmt_spread`` formats: median, min, max and count."""
-    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
-
-
 def _digits(median: float, target: float | None, digits: int = 3) -> int:
     """Enough significant digits that a median beside its target reads on the right side of it (0.8399,
     not 0.84, for a miss of 0.84)."""
@@ -146,7 +141,7 @@ def _metric_text(conf: Config, cell: Cell) -> str:
     bad = sorted({r["status"] for r in cell.runs.values() if r["status"] != "ok"})
     if not vals:
         return ", ".join(bad) or NA
-    figures = _spread(vals)
+    figures = statistics.spread(vals)
     text = fmt_spread(figures, _digits(figures["median"], target.get("value")))
     if target.get("value") is not None:
         rule = Target(target.get("metric", ""), target["value"], target.get("mode", "max"))
@@ -212,7 +207,7 @@ def wall_times(recs: list[dict[str, Any]], backends: list[str],
             if not walls:
                 row[b] = NA
                 continue
-            row[b] = fmt_spread(_spread(walls), 2) + (f" (load {max(loads):.1f})" if loads else "")
+            row[b] = fmt_spread(statistics.spread(walls), 2) + (f" (load {max(loads):.1f})" if loads else "")
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 if TYPE_CHECKING:
-    from harness.report.runs import Comparison, Row
+    from harness.report.comparisons import Comparison, Row
 
 DPI = 100
 
@@ -43,7 +43,7 @@ def _bars(ax, rows: list[Row], key: str, title: str, unit: str) -> None:
 
 
 def throughput(comp: Comparison, path: Path) -> Path:
-    from harness.report.runs import unit
+    from harness.report.comparisons import unit
 
     rows, u = comp.sorted_rows(), unit(comp.metric)
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(rows) + 4), 4))

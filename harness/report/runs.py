@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import base64
 import html
-import json
-import os
 import re
-import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,145 +25,10 @@ import numpy as np
 import pandas as pd
 
 from harness import records
-from harness.matrix import driver as matrix
 from harness.report import plots
+from harness.report.comparisons import NA, Comparison, Row, dig, fmt, fmt_spread, group, unit
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-NA = "n/a"
-
-
-def dig(obj: Any, *keys: str, default: Any = None) -> Any:
-    """``obj[k1][k2]...``, or ``default`` where any level is missing."""
-    for key in keys:
-        if not isinstance(obj, dict) or obj.get(key) is None:
-            return default
-        obj = obj[key]
-    return obj
-
-
-def device_kind(record: dict[str, Any]) -> str:
-    device = dig(record, "environment", "backend", "device")
-    if device is None:
-        return NA
-    return "cpu" if device == "cpu" else "gpu"
-
-
-def unit(metric: str | None) -> str:
-    """Throughput unit of a task: tokens/s for language models (perplexity), else samples/s."""
-    return "tokens" if metric == "perplexity" else "samples"
-
-
-@dataclass
-class Row:
-    """One backend (and precision) of a comparison: the latest record of each seed."""
-
-    backend: str
-    precision: str
-    runs: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> list[dict[str, Any]]:
-        return [r for r in self.runs if r["status"] == "ok"]
-
-    @property
-    def label(self) -> str:
-        return self.backend if self.precision in ("fp32", NA) else f"{self.backend} {self.precision}"
-
-    def values(self, *keys: str) -> list[float]:
-        found = (dig(r, *keys) for r in self.ok)
-        return [v for v in found if isinstance(v, (int, float)) and not isinstance(v, bool)]
-
-    def spread(self, *keys: str) -> dict[str, float] | None:
-        vals = self.values(*keys)
-        if not vals:
-            return None
-        return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
-
-
-@dataclass
-class Comparison:
-    """Records measured alike: same task, scale, epochs, machine and device kind."""
-
-    task: str
-    scale: str
-    epochs: Any
-    machine: str
-    device: str
-    rows: dict[tuple[str, str], Row] = field(default_factory=dict)
-
-    @property
-    def slug(self) -> str:
-        raw = f"{self.task}-{self.scale}-e{self.epochs}-{self.device}-{self.machine}"
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", raw)
-
-    @property
-    def sample(self) -> dict[str, Any]:
-        return next(r for row in self.rows.values() for r in row.runs)
-
-    @property
-    def metric(self) -> str | None:
-        return dig(self.sample, "config", "target", "metric")
-
-    @property
-    def title(self) -> str:
-        env = self.sample.get("environment") or {}
-        if self.device == "gpu":
-            where = dig(env, "backend", "device_name", default="GPU")
-        else:
-            where = f"{env.get('cpu', 'unknown CPU')} ({env.get('cpu_count', '?')} cores)"
-        epochs = f", {self.epochs} epoch{'s' if self.epochs != 1 else ''}" if self.epochs != NA else ""
-        return f"{self.task} / {self.scale}{epochs} on {where}, {self.device} (machine {self.machine})"
-
-    def sorted_rows(self) -> list[Row]:
-        return sorted(self.rows.values(), key=lambda r: (r.backend, r.precision))
-
-
-def scale_label(r: dict[str, Any]) -> str:
-    """The scale, with what a run overrode (``names / full cell=lstm``, ``imdb / full hidden_size=64
-    maxlen=120``): such runs train another model, or on other data, and are compared apart. The number
-    of epochs is not named here: it is a column of the comparison's key."""
-    changed = dig(r, "config", "overrides", default=None)
-    if changed is None:  # records from before overrides: the cell kind and sampling options
-        options = dig(r, "config", "options", default={}) or {}
-        return r["scale"] + "".join(f" {k}={options[k]}" for k in ("cell", "sampling") if options.get(k))
-    return r["scale"] + "".join(f" {k.split('.', 1)[1]}={v}" for k, v in sorted(changed.items())
-                                if k != "recipe.epochs")
-
-
-def group(recs: list[dict[str, Any]]) -> list[Comparison]:
-    """Comparisons from records (oldest first): the latest record of each (row, seed) is kept."""
-    latest: dict[tuple, dict[str, Any]] = {}
-    for r in recs:
-        key = (r["task"], scale_label(r), dig(r, "config", "options", "epochs", default=NA),
-               dig(r, "environment", "machine", default="unknown"), device_kind(r),
-               r["backend"], dig(r, "environment", "backend", "precision",
-                                 default=dig(r, "config", "options", "precision", default=NA)), r["seed"])
-        latest[key] = r
-    comparisons: dict[tuple, Comparison] = {}
-    for key, r in latest.items():
-        comp = comparisons.setdefault(key[:5], Comparison(*key[:5]))
-        comp.rows.setdefault(key[5:7], Row(*key[5:7])).runs.append(r)
-    for comp in comparisons.values():
-        for row in comp.rows.values():
-            row.runs.sort(key=lambda r: r["seed"])
-    return [comparisons[k] for k in sorted(comparisons, key=lambda k: tuple(map(str, k)))]
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    if value is None:
-        return NA
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}g}"
-
-
-def fmt_spread(s: dict[str, float] | None, digits: int = 3) -> str:
-    """``median [min-max]`` across repeats, or the single value."""
-    if s is None:
-        return NA
-    if s["n"] < 2 or fmt(s["min"], digits) == fmt(s["max"], digits):
-        return fmt(s["median"], digits)
-    return f"{fmt(s['median'], digits)} [{fmt(s['min'], digits)}-{fmt(s['max'], digits)}]"
 
 
 def _status(row: Row) -> str:
@@ -248,13 +110,7 @@ def table(comp: Comparison) -> pd.DataFrame:
 def unrecorded(runs: Path) -> list[dict[str, Any]]:
     """Matrix combinations that ended without a record (e.g. an environment that could not be built)."""
     found: dict[str, dict[str, Any]] = {}
-    for path in sorted(Path(runs).rglob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or data.get("schema") != matrix.SCHEMA:
-            continue
+    for _path, data in records.documents(runs, records.MATRIX):
         for entry in data.get("runs", []):
             if entry.get("status") == "failed" and not entry.get("record"):
                 found[entry.get("key", "?")] = entry
@@ -357,53 +213,3 @@ def update_readme(readme: Path, body: str) -> None:
     new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{generated}{body}\n{END}", text,
                  flags=re.S)
     readme.write_text(new)
-
-
-def main(runs: str, out: str, readme: str | None, bench: str | None = None,
-         include_smoke: bool = False) -> str:
-    """Write the report files; the Markdown (for the terminal) and where the files went.
-
-    ``report.md`` and ``report.html``: the overview (``harness.report.overview``), the Speed section
-    (``harness.bench.report``, from the bench records under ``bench``), then every comparison's table
-    and plots. The README gets the overview and the training-speed table only, with a link to the rest."""
-    import backends
-    from harness.bench import report as bench_report
-    from harness.report import overview
-
-    out_dir = Path(out)
-    rep = build(Path(runs), out_dir, include_smoke)
-    speed = bench_report.build(Path(bench), out_dir) if bench else None
-    view, speed_source = overview.table(rep.records, speed.records if speed else [], backends.names(),
-                                        include_smoke)
-    walls = overview.wall_times(rep.records, backends.names(), include_smoke)
-
-    def markdown(image_dir: str | None) -> str:
-        parts = [f"## Overview\n\n{overview.markdown(view, speed_source)}"]
-        if walls is not None:
-            parts.append(f"### Training wall time, minutes\n\n{walls.to_markdown(index=False)}\n\n"
-                         f"{overview.WALL_NOTE}")
-        if speed is not None:
-            parts.append(f"## Speed (bench)\n\n{speed.markdown(image_dir)}")
-        parts.append(f"## Training runs\n\n{rep.markdown(image_dir)}")
-        return "\n\n".join(parts)
-
-    def short(rel: str) -> str:
-        parts = [f"### Overview\n\n{overview.markdown(view, speed_source)}"]
-        if speed is not None:
-            parts.append(f"### Speed (bench)\n\n{speed.markdown(None, headline_only=True)}")
-        link = f"{rel}/report.html" if rel else "report.html"
-        parts.append(f"Every configuration's table, curves and plots: [{link}]({link}) "
-                     f"(and [report.md]({link[:-4]}md)), from `python -m harness report`.")
-        return "\n\n".join(parts)
-
-    (out_dir / "report.md").write_text(markdown("") + "\n")
-    (out_dir / "report.html").write_text(rep.html(speed.html() if speed else "",
-                                                  overview.html(view, speed_source, walls)))
-    if readme:
-        rel = os.path.relpath(out_dir.resolve(), Path(readme).resolve().parent)
-        update_readme(Path(readme), short(rel))
-    pngs = sum(len(i) for i in rep.images) + (sum(len(i) for i in speed.images) if speed else 0)
-    speed_tables = sum(2 - (t is None) - (i is None) for t, i in speed.tables) if speed else 0
-    return (f"{markdown(None)}\n\nreport: overview of {0 if view is None else len(view)} configurations, "
-            f"{len(rep.comparisons)} run tables, {speed_tables} speed tables, {pngs} PNG plots, "
-            f"{out_dir / 'report.md'}, {out_dir / 'report.html'}")

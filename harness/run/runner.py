@@ -25,8 +25,9 @@ from backends import canonical
 from backends.base import Adapter, BackendError
 from harness import records
 from harness.common import environment, ftz, metrics, overrides, threads
-from harness.common.timing import Stopwatch, spread
+from harness.common.timing import Stopwatch
 from harness.errors import Diverged, UserError
+from harness.statistics import spread
 from tasks.base import Scale, Split, Task
 from tasks.data import DataError
 from tasks.spec import SAMPLING
@@ -338,7 +339,7 @@ def run(opts: RunOptions) -> tuple[dict[str, Any], Path]:
     run_id, path = records.claim(Path(opts.out), f"{task.name}-{scale.name}{_variant(changed)}-{info.name}-"
                                  f"{device}-s{opts.seed}-{started:%Y%m%dT%H%M%S}")
     record: dict[str, Any] = {
-        "schema": records.SCHEMA, "run_id": run_id, "task": task.name, "backend": info.name,
+        "schema": records.RUN, "run_id": run_id, "task": task.name, "backend": info.name,
         "scale": scale.name, "seed": opts.seed, "status": "failed", "error": None,
         "started": started.isoformat(timespec="seconds"),
         "config": {

@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from harness import records
 from harness.bench import driver as bench
 from harness.bench import plan as bench_plan
 from harness.bench import quiet
@@ -138,7 +139,7 @@ def test_records_parse_and_say_what_ran(scripted, tmp_path):
     files = sorted(p.name for p in folder.glob("*.json"))
     assert files == ["bench.json", "synthetic-smoke--a.json", "synthetic-smoke--b.json"]
     rec = json.loads((folder / "synthetic-smoke--a.json").read_text())
-    assert rec["schema"] == bench.SCHEMA and rec["status"] == "ok" and rec["busy"] is False
+    assert rec["schema"] == records.BENCH and rec["status"] == "ok" and rec["busy"] is False
     assert rec["point"]["inputs"] == bench_plan.SYNTHETIC
     assert rec["point"]["train_batch"] == 8 and rec["point"]["infer_batch"] == 16
     assert rec["protocol"]["interleaved"] == ["a", "b"] and rec["protocol"]["synchronised"] is True
@@ -352,9 +353,7 @@ def test_a_process_worker_gets_a_random_layout_padding_in_its_environment(script
             seen.append(env)
             self.pid, self.stdout = 1, iter([bench_worker.REPLY + json.dumps({"ok": True, "ready": True})])
 
-    from types import SimpleNamespace
-
-    monkeypatch.setattr(bench, "subprocess", SimpleNamespace(Popen=FakeProcess, PIPE=-1))
+    monkeypatch.setattr(launcher, "start_piped", lambda python, argv, env, stderr: FakeProcess(argv, env))
     monkeypatch.setattr(launcher, "env_python", lambda info: "python")
     monkeypatch.setenv(layout.VAR, "inherited")
     opts = options(threads=2)

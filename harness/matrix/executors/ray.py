@@ -24,7 +24,6 @@ import logging
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,22 +34,13 @@ from typing import Any
 import backends
 from harness import launcher, records
 from harness.errors import UserError
-from harness.matrix.driver import Job, Outcome
+from harness.matrix.executors import Job, Outcome
 
 INSTALL = "python -m pip install -e '.[ray]'"
 RETRIES = 2  # further attempts of a combination lost with its node (or its worker process)
 CONNECT_TIMEOUT_S = 5.0
 CHECK_NODES_S = 30.0  # how often a driver waiting for results checks that some node can still run them
 BACKEND_RESOURCE = "rnnbench:{}"  # a custom resource: only nodes that declare it run that backend
-
-# Run in the child before it becomes `python -m harness run`: die with the Ray worker (SIGKILL on the
-# parent's death survives exec), and give up if the worker is already gone.
-_DIE_WITH_PARENT = ("import ctypes, os, signal, sys\n"
-                    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"  # PR_SET_PDEATHSIG
-                    "if os.getppid() != int(sys.argv[1]):\n"
-                    "    sys.exit(137)\n"
-                    "os.execv(sys.argv[2], sys.argv[2:])\n")
-
 
 def connect(address: str | None, options: dict[str, Any], say: Callable[[str], None]) -> RayExecutor:
     """An executor joined to the Ray cluster at ``address`` (``None``: a new local cluster of this machine);
@@ -275,8 +265,7 @@ def run_on_node(argv: list[str], backend: str, gpu: bool) -> dict[str, Any]:
 
 def _launch(argv: list[str], backend: str, gpu: bool, log: Path) -> int:
     """The run in the backend's environment on this node, its output in ``log``; its exit status."""
-    env = {k: v for k, v in os.environ.items() if k not in (launcher.IN_TOX, "RNNBENCH_CWD")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(launcher.ROOT), env.get("PYTHONPATH")) if p)
+    env = launcher.child_env()
     if not gpu:  # a run that asked Ray for no GPU gets none (Ray sets the variable only for GPU tasks)
         env["CUDA_VISIBLE_DEVICES"] = ""
     info = backends.get(backend)
@@ -289,11 +278,7 @@ def _launch(argv: list[str], backend: str, gpu: bool, log: Path) -> int:
             return 2
         if python != sys.executable:  # no second hop: this interpreter has the framework
             env[launcher.IN_TOX] = info.tox_env
-        cmd = [python, "-m", "harness", *argv]
-        if sys.platform.startswith("linux"):
-            cmd = [python, "-c", _DIE_WITH_PARENT, str(os.getpid()), *cmd]
-        run = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=launcher.ROOT)
-        return run.returncode
+        return launcher.run_tied(python, argv, out, env)
 
 
 @contextlib.contextmanager
