@@ -8,12 +8,11 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from harness import launcher
 
 
 def cpu_model() -> str:
@@ -28,12 +27,12 @@ def cpu_model() -> str:
 
 def git_commit() -> dict[str, Any]:
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
+        return launcher.capture(["git", *args], timeout=10, cwd=launcher.ROOT).stdout
 
     try:
         commit = git("rev-parse", "HEAD").strip()
         dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
-    except (OSError, subprocess.SubprocessError):
+    except launcher.CAPTURE_ERRORS:
         return {"commit": None, "dirty": None}
     return {"commit": commit or None, "dirty": dirty}
 
@@ -41,9 +40,9 @@ def git_commit() -> dict[str, Any]:
 def gpu_driver() -> str | None:
     """The NVIDIA driver version from nvidia-smi, where there is one."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
+        out = launcher.capture(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                               timeout=10)
+    except launcher.CAPTURE_ERRORS:
         return None
     return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
 
