@@ -116,8 +116,8 @@ class Adapter(abc.ABC):
 
     def set_threads(self, threads: int) -> None:
         """Use ``threads`` CPU threads through the framework's own call, where it has one. Called before
-        ``build``; the environment variables read at import (``harness.threads``) are already set, which
-        is all OpenMP (MXNet) and XLA need, hence this default does nothing."""
+        ``build``; the environment variables read at import (``harness.common.threads``) are already
+        set, which is all OpenMP (MXNet) and XLA need, hence this default does nothing."""
         return None
 
     def peak_device_memory(self) -> int | None:

@@ -2,10 +2,11 @@
 
 A training run's throughput mixes the framework's step with the harness around it: batch slicing and
 order, host arrays handed to the adapter, loss fetching, the finite-loss check, the progress bar. Comparing
-a run with the bench mixes in the data's content and the run's process layout too (``harness.layout``).
-This runs the real training loop (``harness.runner``, real data, progress bar on) with a null adapter whose
-steps cost nothing, so the loop's own seconds per step are measured alone; divided by a backend's step
-time in a bench record of the same shape, that is the share of a step the loop costs.
+a run with the bench mixes in the data's content and the run's process layout too
+(``harness.bench.layout``). This runs the real training loop (``harness.run.runner``, real data, progress
+bar on) with a null adapter whose steps cost nothing, so the loop's own seconds per step are measured
+alone; divided by a backend's step time in a bench record of the same shape, that is the share of a
+step the loop costs.
 
     python benchmarks/loop_overhead.py --task imdb --scale full --bench results/bench/bench-20261202T090216
 
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import backends  # noqa: E402
 from backends.base import Adapter, BackendInfo  # noqa: E402
-from harness import runner  # noqa: E402
+from harness.run import runner  # noqa: E402
 
 NULL = BackendInfo("null", "unused:Unused", (), "core", "a backend whose steps cost nothing")
 

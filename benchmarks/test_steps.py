@@ -21,7 +21,7 @@ import pytest
 
 import backends
 from backends import canonical
-from harness import ftz
+from harness.common import ftz
 from tasks.spec import Dense, Dropout, ModelSpec, Recipe
 
 pytest.importorskip("pytest_benchmark", reason="pytest-benchmark is in the test extras")

@@ -24,7 +24,7 @@ def trajectory(backend: str, steps: int, out: Path) -> None:
     import backends
     import tasks
     from backends import canonical
-    from harness.runner import batches, pad_batch, take
+    from harness.run.runner import batches, pad_batch, take
 
     task = tasks.get("names")
     scale = task.scale("full")

@@ -82,7 +82,7 @@ class Task:
     test metric the harness computes (``accuracy`` or ``perplexity``); ``target`` is compared with the
     validation metric for time-to-target and with the test metric at the end.
 
-    ``extra_metrics`` names further functions of ``harness.metrics.EXTRA`` reported for the test split;
+    ``extra_metrics`` names further functions of ``harness.common.metrics.EXTRA`` reported for the test split;
     ``latency`` makes the harness time every training step on its own (tasks whose batches are so small
     that per-step overhead is the figure of interest); ``encode`` turns a user's text into token ids
     with the dataset's ``info`` (vocabulary), for ``predict`` and ``generate``.

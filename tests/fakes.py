@@ -17,7 +17,8 @@ import pytest
 import backends
 import tasks
 from backends.base import Adapter, BackendInfo
-from harness import ftz, records
+from harness import records
+from harness.common import ftz
 from tasks.base import Dataset, Scale, Split, Target, Task
 from tasks.spec import Dense, ModelSpec, Recipe
 
@@ -102,7 +103,7 @@ def make_record(task: str = "imdb", backend: str = "torch", seed: int = 0, *, tr
     """A complete synthetic record; ``spread`` is the relative min-max of its per-epoch throughput."""
     run_id = f"{task}-{scale}-{backend}-{device}-s{seed}-{started[:19].replace(':', '').replace('-', '')}"
     record = {
-        "schema": records.SCHEMA, "run_id": run_id, "task": task, "backend": backend, "scale": scale,
+        "schema": records.RUN, "run_id": run_id, "task": task, "backend": backend, "scale": scale,
         "seed": seed, "status": status, "error": None if status == "ok" else f"{status} on purpose",
         "started": started,
         "config": {"options": {"epochs": epochs, "precision": "fp32"}, "param_count": 1234,
@@ -140,7 +141,6 @@ def make_bench_record(point: str = "imdb-full", backend: str = "torch", *, train
                       overrides: dict | None = None, bench_id: str = "bench-20260101T000000",
                       status: str = "ok", started: str = "2026-01-01T00:00:00+00:00") -> dict[str, Any]:
     """A complete synthetic ``rnnbench.bench/1`` record of five repeats around ``train``/``infer``."""
-    from harness import bench
 
     task, scale = point.split("+")[0].rsplit("-", 1)
     overrides = overrides or {}
@@ -152,7 +152,7 @@ def make_bench_record(point: str = "imdb-full", backend: str = "torch", *, train
                 "spread": spread}
 
     return {
-        "schema": bench.SCHEMA, "bench_id": bench_id, "run_id": f"{bench_id}/{pid}/{backend}",
+        "schema": records.BENCH, "bench_id": bench_id, "run_id": f"{bench_id}/{pid}/{backend}",
         "point": {"id": pid, "task": task, "scale": scale, "overrides": overrides, "seq_len": 200,
                   "train_batch": overrides.get("recipe.batch_size", 64), "infer_batch": 500, "cell": "lstm",
                   "hidden_size": overrides.get("model.hidden_size", 100), "num_layers": 1,

@@ -14,7 +14,7 @@ import pytest
 
 import backends
 from backends import canonical, reference
-from harness import metrics
+from harness.common import metrics
 from tasks.spec import Dense, Dropout, ModelSpec, Recipe
 
 BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(not backends.importable(info),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from backends import canonical, reference
-from harness import metrics
+from harness.common import metrics
 from tasks.spec import Dense, ModelSpec, Recipe
 from tests.conformance.test_adapters import BACKENDS, RECIPE, batch, make
 

@@ -1,7 +1,7 @@
 """What can be checked of the GPU paths on a CPU, in each backend's environment:
 
 - the kernel path each adapter would record on a GPU is the one the doctor expects
-  (``harness.doctor.kernel_check``): cuDNN where the adapters promise it, per cell and precision;
+  (``harness.doctor.driver.kernel_check``): cuDNN where the adapters promise it, per cell and precision;
 - PyTorch's fused modules (``nn.LSTM``/``GRU``/``RNN``, whose parameters are the weights cuDNN gets,
   flattened) and its per-step ``LoopRecurrence`` compute the same function from the same canonical
   weights, carried state included (JAX's cuDNN packing: ``test_jax_backend.py``);
@@ -17,7 +17,7 @@ import pytest
 
 import backends
 from backends import canonical, reference
-from harness import doctor
+from harness.doctor import driver as doctor
 from tests.conformance.test_adapters import RECIPE, batch, spec_for
 
 

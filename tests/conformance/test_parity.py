@@ -9,7 +9,7 @@ import pytest
 import backends
 import tasks
 from backends.canonical import GATES
-from harness import parity
+from harness.parity import check as parity
 
 IMPORTABLE = [name for name, info in backends.registry().items() if backends.importable(info)]
 pytestmark = pytest.mark.skipif(not IMPORTABLE, reason="no backend framework installed here")

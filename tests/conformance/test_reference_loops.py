@@ -1,5 +1,5 @@
 """The hand-written reference loops (benchmarks/reference/), driven through the bench's shim
-(harness.bench_reference) at a tiny size of the IMDB and PTB models: two training steps whose loss is
+(harness.bench.reference) at a tiny size of the IMDB and PTB models: two training steps whose loss is
 finite and moves, predictions of the right shape, the carried PTB state, and a description of what ran.
 
 Each tox environment runs this module; reference rows whose framework is not importable there are skipped.
@@ -14,8 +14,8 @@ import pytest
 
 import backends
 import tasks
-from harness import bench_reference
-from harness.bench_reference import ReferenceAdapter
+from harness.bench import reference as bench_reference
+from harness.bench.reference import ReferenceAdapter
 from tasks.spec import Dense
 
 ROWS = [pytest.param(name, marks=pytest.mark.skipif(not backends.importable(info),

@@ -108,7 +108,7 @@ def test_corrupt_data_is_named(tmp_path, mirror_dir):
 
 
 def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path, mirror_dir):
-    from harness import overrides
+    from harness.common import overrides
     from tasks import imdb
 
     settings = ["data.train_limit=400", "data.test_limit=200", "data.maxlen=50"]

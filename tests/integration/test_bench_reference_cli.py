@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import backends
-from harness import bench_reference
+from harness.bench import reference as bench_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 IMPORTABLE = [name for name, info in backends.registry().items()

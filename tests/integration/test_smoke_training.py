@@ -9,7 +9,8 @@ import sys
 import pytest
 
 import backends
-from harness import records, runner
+from harness import records
+from harness.run import runner
 from tests.conftest import ROOT
 
 IMPORTABLE = [name for name, info in backends.registry().items() if backends.importable(info)]

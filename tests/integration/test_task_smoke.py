@@ -11,7 +11,9 @@ from PIL import Image
 
 import backends
 import tasks
-from harness import inference, records, runner
+from harness import records
+from harness.predict import inference
+from harness.run import runner
 
 IMPORTABLE = [name for name, info in backends.registry().items() if backends.importable(info)]
 # Every task on every backend is the full suite's (`python -m harness test --full`). The default suite

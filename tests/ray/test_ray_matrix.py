@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness import cli, records
-from harness.matrix import FINISHED
+from harness.matrix.driver import FINISHED
 from tests.conftest import ROOT, data_dir
 from tests.ray.netns import loopback_namespace
 

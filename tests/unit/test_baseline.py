@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from harness import baseline, cli, records
+from harness import cli, records
+from harness.baseline import baselines as baseline
 from harness.errors import UserError
 from tests.fakes import make_record
 
@@ -35,7 +36,7 @@ def saved(tmp_path):
 def test_baseline_holds_median_and_spread_per_figure(saved):
     _, file = saved
     data = json.loads(file.read_text())
-    assert data["machine"] == "m1" and data["schema"] == baseline.SCHEMA
+    assert data["machine"] == "m1" and data["schema"] == records.BASELINE
     fig = data["figures"]["imdb/smoke/torch/cpu/fp32"]["train_samples_per_s"]
     assert (fig["median"], fig["min"], fig["max"], fig["n"]) == (1000, 980, 1040, 3)
     assert fig["noise"] == pytest.approx(0.06)
@@ -110,7 +111,7 @@ def test_compare_refuses_another_machine_in_one_line(saved, capsys):
 def test_baseline_errors_are_one_line(tmp_path, capsys, argv, message):
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "matrix.json").write_text('{"schema": "rnnbench.matrix/1"}')
-    base = {"schema": baseline.SCHEMA, "machine": "m1", "figures": {}}
+    base = {"schema": records.BASELINE, "machine": "m1", "figures": {}}
     (tmp_path / "base.json").write_text(json.dumps(base))
     code = cli.main([a.format(tmp=tmp_path) for a in argv])
     err = capsys.readouterr().err.strip().splitlines()

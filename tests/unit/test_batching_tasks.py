@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tasks
-from harness import metrics, runner
+from harness.common import metrics
+from harness.run import runner
 from tasks import _lm
 from tasks.base import Split
 from tasks.spec import Recipe

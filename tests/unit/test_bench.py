@@ -8,8 +8,11 @@ import math
 
 import pytest
 
-from harness import bench, bench_plan, quiet
-from harness.bench_worker import InProcessWorker, Measurer
+from harness import records
+from harness.bench import driver as bench
+from harness.bench import plan as bench_plan
+from harness.bench import quiet
+from harness.bench.worker import InProcessWorker, Measurer
 from harness.errors import UserError
 from tests.fakes import ScriptedAdapter
 
@@ -136,7 +139,7 @@ def test_records_parse_and_say_what_ran(scripted, tmp_path):
     files = sorted(p.name for p in folder.glob("*.json"))
     assert files == ["bench.json", "synthetic-smoke--a.json", "synthetic-smoke--b.json"]
     rec = json.loads((folder / "synthetic-smoke--a.json").read_text())
-    assert rec["schema"] == bench.SCHEMA and rec["status"] == "ok" and rec["busy"] is False
+    assert rec["schema"] == records.BENCH and rec["status"] == "ok" and rec["busy"] is False
     assert rec["point"]["inputs"] == bench_plan.SYNTHETIC
     assert rec["point"]["train_batch"] == 8 and rec["point"]["infer_batch"] == 16
     assert rec["protocol"]["interleaved"] == ["a", "b"] and rec["protocol"]["synchronised"] is True
@@ -257,7 +260,7 @@ def test_min_time_times_enough_steps_to_fill_it_and_never_fewer_than_steps(scrip
 
 
 def test_calibration_doubles_until_a_tenth_of_min_time_and_survives_a_clock_that_does_not_move():
-    from harness.bench_worker import calibrate
+    from harness.bench.worker import calibrate
 
     spans: list[int] = []
 
@@ -279,7 +282,7 @@ def test_calibration_doubles_until_a_tenth_of_min_time_and_survives_a_clock_that
 
 
 def test_spans_that_fall_short_of_min_time_are_followed_by_more_of_their_size_up_to_a_cap():
-    from harness.bench_worker import MAX_CHUNKS, timed_spans
+    from harness.bench.worker import MAX_CHUNKS, timed_spans
 
     ran: list[tuple[int, int]] = []
 
@@ -303,7 +306,7 @@ def test_spans_that_fall_short_of_min_time_are_followed_by_more_of_their_size_up
 
 
 def test_a_repeat_is_the_median_of_its_synchronised_chunks():
-    from harness.bench_worker import chunk_rate, chunks
+    from harness.bench.worker import chunk_rate, chunks
 
     assert [len(c) for c in chunks(30)] == [6] * 5 and [len(c) for c in chunks(3)] == [1, 1, 1]
     assert sum(len(c) for c in chunks(17)) == 17
@@ -337,7 +340,9 @@ def test_fresh_workers_start_one_worker_per_repeat_and_keep_each_builds_timings(
 def test_a_process_worker_gets_a_random_layout_padding_in_its_environment(scripted, monkeypatch, tmp_path):
     import random
 
-    from harness import bench_worker, dispatch, layout
+    from harness import launcher
+    from harness.bench import layout
+    from harness.bench import worker as bench_worker
 
     lengths = {len(layout.environ(random.Random(seed))[layout.VAR]) for seed in range(50)}
     assert min(lengths) >= 0 and max(lengths) < layout.MAX_PAD and len(lengths) > 40
@@ -348,10 +353,8 @@ def test_a_process_worker_gets_a_random_layout_padding_in_its_environment(script
             seen.append(env)
             self.pid, self.stdout = 1, iter([bench_worker.REPLY + json.dumps({"ok": True, "ready": True})])
 
-    from types import SimpleNamespace
-
-    monkeypatch.setattr(bench, "subprocess", SimpleNamespace(Popen=FakeProcess, PIPE=-1))
-    monkeypatch.setattr(dispatch, "env_python", lambda info: "python")
+    monkeypatch.setattr(launcher, "start_piped", lambda python, argv, env, stderr: FakeProcess(argv, env))
+    monkeypatch.setattr(launcher, "env_python", lambda info: "python")
     monkeypatch.setenv(layout.VAR, "inherited")
     opts = options(threads=2)
     for randomise in (True, False):

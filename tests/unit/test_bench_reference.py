@@ -1,4 +1,4 @@
-"""Reference rows of the bench (harness.bench_reference): names, the point -> loop arguments mapping, the
+"""Reference rows of the bench (harness.bench.reference): names, the point -> loop arguments mapping, the
 refusals, and the Measurer driving a loop through the shim (a NumPy stand-in for the framework's loop)."""
 
 from __future__ import annotations
@@ -10,8 +10,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from harness import bench, bench_plan, bench_reference, bench_report, cli, quiet, records
-from harness.bench_worker import InProcessWorker, Measurer
+from harness import cli, records
+from harness.bench import driver as bench
+from harness.bench import plan as bench_plan
+from harness.bench import quiet
+from harness.bench import reference as bench_reference
+from harness.bench import report as bench_report
+from harness.bench.worker import InProcessWorker, Measurer
 from harness.errors import UserError
 from tests.fakes import make_bench_record
 

@@ -6,7 +6,11 @@ import json
 
 import pytest
 
-from harness import baseline, bench_report, records, report
+from harness import records
+from harness.baseline import baselines as baseline
+from harness.bench import report as bench_report
+from harness.report import command as report_command
+from harness.report import runs as report
 from tests.fakes import make_bench_record
 
 
@@ -59,7 +63,8 @@ def test_report_has_a_speed_section_in_markdown_html_and_readme(tmp_path):
           make_bench_record(backend="keras", train=500))
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{report.START}\nold\n{report.END}\n")
-    text = report.main(str(tmp_path / "runs"), str(tmp_path / "out"), str(readme), str(tmp_path / "bench"))
+    text = report_command.write(str(tmp_path / "runs"), str(tmp_path / "out"), str(readme),
+                                str(tmp_path / "bench"))
     assert "## Speed (bench)" in text and "2 speed tables" in text
     md = readme.read_text()
     assert "| task shape" in md and "1,000 [980-1,020] 1.00x" in md and "500 [490-510] 0.50x" in md

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from harness import dispatch
+from harness import launcher
 from harness.errors import UserError
 from tests.conftest import ROOT
 
@@ -56,42 +56,42 @@ def test_list_shows_tasks_scales_targets_and_backends():
 
 def test_missing_tox_is_installed_privately_once(monkeypatch, tmp_path, capsys):
     """A machine with Python alone: the harness puts tox into a virtual environment of its own."""
-    monkeypatch.setattr(dispatch, "BOOTSTRAP", tmp_path / "boot")
-    monkeypatch.setattr(dispatch.shutil, "which", lambda name: None)
-    monkeypatch.setattr(dispatch.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(launcher, "BOOTSTRAP", tmp_path / "boot")
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
+    monkeypatch.setattr(launcher.importlib.util, "find_spec", lambda name: None)
     calls = []
-    monkeypatch.setattr(dispatch.subprocess, "run",
+    monkeypatch.setattr(launcher.subprocess, "run",
                         lambda cmd, **k: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0, "", ""))
     python = str(tmp_path / "boot" / "bin" / "python")
-    assert dispatch._tox() == [python, "-m", "tox"]
+    assert launcher._tox() == [python, "-m", "tox"]
     assert calls == [[sys.executable, "-m", "venv", str(tmp_path / "boot")],
                      [python, "-m", "pip", "install", "--quiet", "tox>=4"]]
     assert f"tox is not installed; installing it once into {tmp_path / 'boot'}" in capsys.readouterr().err
 
 
 def test_missing_tox_that_cannot_be_installed_is_explained(monkeypatch, tmp_path):
-    monkeypatch.delenv(dispatch.IN_TOX, raising=False)
-    monkeypatch.setattr(dispatch, "BOOTSTRAP", tmp_path / "boot")
-    monkeypatch.setattr(dispatch.shutil, "which", lambda name: None)
-    monkeypatch.setattr(dispatch.importlib.util, "find_spec", lambda name: None)
-    monkeypatch.setattr(dispatch.subprocess, "run",
+    monkeypatch.delenv(launcher.IN_TOX, raising=False)
+    monkeypatch.setattr(launcher, "BOOTSTRAP", tmp_path / "boot")
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
+    monkeypatch.setattr(launcher.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(launcher.subprocess, "run",
                         lambda cmd, **k: subprocess.CompletedProcess(cmd, 1, "", ""))
     with pytest.raises(UserError, match="tox is not installed, and installing it into .* failed"):
-        dispatch.run_in_tox("torch", ["run"], ["torch"])
+        launcher.run_in_tox("torch", ["run"], ["torch"])
 
 
 def test_unbuildable_environment_is_explained(monkeypatch):
-    monkeypatch.delenv(dispatch.IN_TOX, raising=False)
-    monkeypatch.setattr(dispatch, "_tox", lambda: ["tox"])
-    monkeypatch.setattr(dispatch.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
+    monkeypatch.delenv(launcher.IN_TOX, raising=False)
+    monkeypatch.setattr(launcher, "_tox", lambda: ["tox"])
+    monkeypatch.setattr(launcher.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
     with pytest.raises(UserError, match="could not build tox environment 'mxnet' \\(tox exited 1"):
-        dispatch.run_in_tox("mxnet", ["run"], ["mxnet"])
+        launcher.run_in_tox("mxnet", ["run"], ["mxnet"])
 
 
 def test_no_recursion_inside_tox(monkeypatch):
-    monkeypatch.setenv(dispatch.IN_TOX, "jax")
+    monkeypatch.setenv(launcher.IN_TOX, "jax")
     with pytest.raises(UserError, match="cannot be imported even inside tox environment 'jax'"):
-        dispatch.run_in_tox("jax", ["run"], ["jax"])
+        launcher.run_in_tox("jax", ["run"], ["jax"])
 
 
 def test_a_rerun_in_one_environment_may_start_another(monkeypatch):
@@ -111,20 +111,21 @@ def test_a_rerun_in_one_environment_may_start_another(monkeypatch):
         def wait(self):
             return 0
 
-    monkeypatch.setenv(dispatch.IN_TOX, "report")
-    monkeypatch.setattr(dispatch, "_tox", lambda: ["tox"])
-    monkeypatch.setattr(dispatch.subprocess, "run", run)
-    monkeypatch.setattr(dispatch.subprocess, "Popen", Child)
-    assert dispatch.run_in_tox("torch", ["parity-worker"], ["torch"]) == 0
+    monkeypatch.setenv(launcher.IN_TOX, "report")
+    monkeypatch.setattr(launcher, "_tox", lambda: ["tox"])
+    monkeypatch.setattr(launcher.subprocess, "run", run)
+    monkeypatch.setattr(launcher.subprocess, "Popen", Child)
+    assert launcher.run_in_tox("torch", ["parity-worker"], ["torch"]) == 0
     build, locate, child = calls
     assert build[build.index("-e") + 1] == "torch" and locate[locate.index("-e") + 1] == "torch"
     assert child.cmd == [sys.executable, "-m", "harness", "parity-worker"]
-    assert child.env[dispatch.IN_TOX] == "torch"
+    assert child.env[launcher.IN_TOX] == "torch"
 
 
 def test_cli_and_matrix_need_only_the_standard_library():
     blocked = ("numpy", "pandas", "matplotlib", "tabulate", "tqdm")
-    code = f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\nimport harness.cli, harness.matrix"
+    code = (f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\n"
+            "import harness.cli, harness.matrix.driver")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
@@ -144,10 +145,10 @@ def test_the_test_command_runs_tox_in_parallel_and_full_adds_the_long_tests(monk
         seen.update(cmd=cmd, env=env)
         return subprocess.CompletedProcess(cmd, 0)
 
-    monkeypatch.setattr(dispatch, "_tox", lambda: ["tox"])
-    monkeypatch.setattr(dispatch.subprocess, "run", fake_run)
+    monkeypatch.setattr(launcher, "_tox", lambda: ["tox"])
+    monkeypatch.setattr(launcher.subprocess, "run", fake_run)
     monkeypatch.delenv("RNNBENCH_TESTS", raising=False)
-    assert dispatch.run_tox(given) == 0
+    assert launcher.run_tox(given) == 0
     assert seen["cmd"] == ["tox", "-c", str(ROOT / "tox.ini"), *tox_args]
     assert (seen["env"].get("RNNBENCH_TESTS") == "full") is full
 
@@ -161,11 +162,11 @@ def test_a_tox_environment_is_checked_once_a_process(monkeypatch, tmp_path):
         calls.append(cmd)
         return subprocess.CompletedProcess(cmd, 0, f"{python}\n", "")
 
-    monkeypatch.setattr(dispatch, "_tox", lambda: ["tox"])
-    monkeypatch.setattr(dispatch.subprocess, "run", fake_run)
-    monkeypatch.setattr(dispatch, "_PYTHONS", {})
-    assert dispatch.tox_python("keras") == dispatch.tox_python("keras") == str(python)
+    monkeypatch.setattr(launcher, "_tox", lambda: ["tox"])
+    monkeypatch.setattr(launcher.subprocess, "run", fake_run)
+    monkeypatch.setattr(launcher, "_PYTHONS", {})
+    assert launcher.tox_python("keras") == launcher.tox_python("keras") == str(python)
     assert len(calls) == 2  # one build check and one `tox exec`, for both calls
     python.unlink()  # an environment removed since: checked again
     with pytest.raises(UserError, match="cannot find the Python of tox environment 'keras'"):
-        dispatch.tox_python("keras")
+        launcher.tox_python("keras")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import cli, runner
-from harness.timing import Stopwatch
+from harness import cli
+from harness.common.timing import Stopwatch
+from harness.run import runner
 from tests.fakes import ScriptedAdapter
 
 

@@ -18,8 +18,11 @@ import backends
 import tasks
 from backends import reference
 from backends.base import Adapter, BackendError, BackendInfo
-from harness import cli, doctor, doctor_worker, ftz, metrics, records
-from harness.bench_worker import InProcessWorker, Measurer
+from harness import cli, launcher, records
+from harness.bench.worker import InProcessWorker, Measurer
+from harness.common import ftz, metrics
+from harness.doctor import driver as doctor
+from harness.doctor import worker as doctor_worker
 from harness.errors import UserError
 from tests.fakes import synthetic_task
 
@@ -229,7 +232,7 @@ def test_cpu_check_writes_every_record_and_parses(fakes, tmp_path):
     assert [c[0] for c in calls] == ["doctor-probe", *["parity-worker"] * 3, "doctor-worker", "doctor-worker"]
     assert all(c[1] > 0 for c in calls)
     assert (out / "summary.json").exists() and json.loads((out / "summary.json").read_text())["schema"] \
-        == doctor.SCHEMA
+        == records.DOCTOR
     text = doctor.table(summary)
     assert "parity lstm" in text and "doctor (cpu): " in text
 
@@ -302,7 +305,7 @@ def test_gpu_runs_on_a_cpu_path_or_without_device_memory_fail(fakes, tmp_path):
 
 
 def test_device_gpu_without_a_gpu_is_one_line(fakes, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(doctor, "subprocess_launch", in_process())
+    monkeypatch.setattr(launcher, "run_timed", in_process())
     code = cli.main(["doctor", "--device", "gpu", "--out", str(tmp_path / "d"), "--backends", "good,absent",
                      "--bench-tasks", "synthetic", "--bench-scale", "smoke"])
     err = capsys.readouterr().err
@@ -411,7 +414,7 @@ def test_a_process_past_its_time_limit_is_stopped(tmp_path):
     marker = tmp_path / "pid"
     script.write_text(f"#!/bin/sh\necho $$ > {marker}\nexec sleep 30\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    code = doctor.subprocess_launch(str(script), ["doctor-worker"], 1.0, tmp_path / "log", {})
+    code = launcher.run_timed(str(script), ["doctor-worker"], 1.0, tmp_path / "log", {})
     assert code == doctor.TIMED_OUT
     pid = int(marker.read_text())
     with pytest.raises(ProcessLookupError):

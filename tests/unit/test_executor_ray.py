@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, executor_ray, matrix, records
+from harness import cli, records
 from harness.errors import UserError
+from harness.matrix import executors
+from harness.matrix.executors import ray as executor_ray
 from tests.unit.test_matrix import Launcher, manifest, matrix_cli, two_backends  # noqa: F401 (a fixture)
 
 NODE = {"id": "f" * 56, "host": "node-a", "address": "127.0.0.1"}
@@ -117,7 +119,7 @@ def test_a_record_of_the_same_name_in_out_is_never_replaced(two_backends, tmp_pa
     assert cli.main(["run", "--task", "synthetic", "--backend", "scripted", "--out", str(scratch),
                      "--no-progress"]) == 0
     name, record, files = executor_ray._collect(scratch)
-    job = matrix.Job({"key": "k"}, ["run", "--out", str(runs)], tmp_path / "k.log")
+    job = executors.Job({"key": "k"}, ["run", "--out", str(runs)], tmp_path / "k.log")
     result = {"node": NODE, "code": 0, "seconds": 1.0, "record_name": name, "record": record, "files": files,
               "log": ""}
     first = executor_ray.RayExecutor.store(job, dict(result, record=copy.deepcopy(record)), [])

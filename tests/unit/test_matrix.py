@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import backends
-from harness import cli, matrix
+from harness import cli
+from harness.matrix import driver as matrix
 from tests.fakes import SCRIPTED
 
 

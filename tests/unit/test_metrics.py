@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from harness import metrics
+from harness.common import metrics
 
 
 def test_binary_crossentropy_and_accuracy_from_logits():

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 import tasks
-from harness import config, outdir, overrides, records, report, runner
+from harness import records
+from harness.common import config, outdir, overrides
 from harness.errors import UserError
+from harness.report import comparisons
+from harness.run import runner
 from tasks import data
 from tests.fakes import make_record
 
@@ -136,9 +139,9 @@ def test_a_run_records_its_overrides_and_its_id_keeps_it_apart(scripted, tmp_pat
     assert not list(tmp_path.glob(".*.claim"))
     plain, _ = runner.run(runner.RunOptions("synthetic", "scripted", out=str(tmp_path), progress=False))
     assert plain["config"]["overrides"] == {} and plain["run_id"].startswith("synthetic-smoke-scripted-")
-    assert report.scale_label(record) == "smoke hidden_size=3 batch_size=4"
-    assert report.scale_label(plain) == "smoke"
-    titles = [c.title for c in report.group(records.load_all(tmp_path))]
+    assert comparisons.scale_label(record) == "smoke hidden_size=3 batch_size=4"
+    assert comparisons.scale_label(plain) == "smoke"
+    titles = [c.title for c in comparisons.group(records.load_all(tmp_path))]
     assert len(titles) == 2 and any("hidden_size=3 batch_size=4" in t for t in titles)
 
 

@@ -6,7 +6,11 @@ import re
 
 import pytest
 
-from harness import bench, overview, records, report
+from harness import records
+from harness.bench import driver as bench
+from harness.report import command as report_command
+from harness.report import overview
+from harness.report import runs as report
 from tests.fakes import make_bench_record, make_record
 
 FULL = {"scale": "full", "epochs": 10}  # imdb full's own number of epochs
@@ -89,7 +93,7 @@ def test_report_puts_the_overview_first_and_the_readme_gets_overview_and_speed_o
     runs, bench = folders
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n## Results\n\n{report.START}\nstale generated text\n{report.END}\n\nafter\n")
-    text = report.main(str(runs), str(tmp_path / "results" / "report"), str(readme), str(bench))
+    text = report_command.write(str(runs), str(tmp_path / "results" / "report"), str(readme), str(bench))
     assert "report: overview of 1 configurations" in text
     md = (tmp_path / "results" / "report" / "report.md").read_text()
     assert md.index("## Overview") < md.index("## Speed (bench)") < md.index("## Training runs")

@@ -5,11 +5,12 @@ import platform
 import numpy as np
 import pytest
 
-from harness import ftz, records
+from harness import records
+from harness.common import ftz
 
 
 def record(**kw):
-    base = {"schema": records.SCHEMA, "run_id": "r", "task": "imdb", "backend": "torch", "scale": "smoke",
+    base = {"schema": records.RUN, "run_id": "r", "task": "imdb", "backend": "torch", "scale": "smoke",
             "seed": 0, "status": "ok", "config": {}, "metrics": {"test_accuracy": np.float32(0.5)},
             "throughput": {}, "timings": {}, "curves": [], "environment": {}}
     return {**base, **kw}

@@ -3,7 +3,7 @@
 import numpy as np
 
 from backends import canonical, reference
-from harness import metrics
+from harness.common import metrics
 from tasks.spec import Dense, ModelSpec
 
 

@@ -8,7 +8,8 @@ import re
 import matplotlib.image
 import pytest
 
-from harness import matrix, records, report
+from harness import records
+from harness.report import command as report_command
 from tests.fakes import make_record
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -31,7 +32,7 @@ def runs(tmp_path):
                               environment__backend=None, config__param_count=None))  # fields missing
     write(folder, make_record(backend="torch", seed=0, train=9000, machine="m2", started=later))  # elsewhere
     write(folder, make_record(backend="torch", seed=0, train=20000, device="gpu"))  # the GPU of m1
-    records.dump_atomic(folder / "matrix.json", {"schema": matrix.SCHEMA, "options": {}, "runs": [
+    records.dump_atomic(folder / "matrix.json", {"schema": records.MATRIX, "options": {}, "runs": [
         {"key": "imdb/smoke/mxnet/s1", "status": "failed", "record": None,
          "error": "could not build tox environment 'mxnet'"}]})
     (folder / "junk.json").write_text("{not json")
@@ -40,7 +41,7 @@ def runs(tmp_path):
 
 def test_report_writes_tables_pngs_and_self_contained_html(runs, tmp_path):
     out = tmp_path / "report"
-    text = report.main(str(runs), str(out), None, include_smoke=True)
+    text = report_command.write(str(runs), str(out), None, include_smoke=True)
     md = (out / "report.md").read_text()
     assert md.count("### imdb / smoke, 2 epochs on") == 4  # m1 cpu (with jax: no device), m1 gpu, m2
     tables = md.split("### ")
@@ -73,7 +74,7 @@ def test_report_writes_tables_pngs_and_self_contained_html(runs, tmp_path):
 
 
 def test_smoke_comparisons_are_left_out_unless_asked_for(runs, tmp_path):
-    text = report.main(str(runs), str(tmp_path / "report"), None)
+    text = report_command.write(str(runs), str(tmp_path / "report"), None)
     md = (tmp_path / "report" / "report.md").read_text()
     assert "### imdb / smoke" not in md and not list((tmp_path / "report").glob("*.png"))
     assert "Only smoke-scale records under" in md and "`report --include-smoke` shows them" in md
@@ -81,5 +82,5 @@ def test_smoke_comparisons_are_left_out_unless_asked_for(runs, tmp_path):
 
 
 def test_empty_runs_folder_gives_a_note_not_a_crash(tmp_path):
-    text = report.main(str(tmp_path / "none"), str(tmp_path / "report"), None)
+    text = report_command.write(str(tmp_path / "none"), str(tmp_path / "report"), None)
     assert "No result records" in text and (tmp_path / "report" / "report.html").is_file()

@@ -16,7 +16,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from harness import records, report
+from harness import records
+from harness.report import command as report_command
 from tests.fakes import make_bench_record, make_record
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -62,7 +63,7 @@ def page(tmp_path):
     for backend in ("torch", "keras", "mxnet"):
         records.dump_atomic(bench / f"{backend}.json", make_bench_record("imdb-full", backend))
     out = tmp_path / "report"
-    report.main(str(runs), str(out), None, str(bench))
+    report_command.write(str(runs), str(out), None, str(bench))
     return out / "report.html"
 
 

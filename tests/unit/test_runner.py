@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from harness import cli, runner
+from harness import cli
 from harness.errors import Diverged
+from harness.run import runner
 
 
 def test_run_writes_a_complete_record(scripted, tmp_path):

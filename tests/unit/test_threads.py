@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from harness import threads
+from harness.common import threads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -23,7 +23,7 @@ def test_every_framework_variable_gets_the_count():
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or threads.usable_cores() < 2,
                     reason="needs an affinity mask and two cores")
 def test_fewer_threads_than_cores_pins_the_process():
-    code = ("import json, os; from harness import threads; n = threads.apply(1); "
+    code = ("import json, os; from harness.common import threads; n = threads.apply(1); "
             "print(json.dumps([n, len(os.sched_getaffinity(0)), threads.describe()]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -1,0 +1,68 @@
+"""``python -m harness bench``: throughput by an interleaved, repeated protocol; and its hidden worker,
+``bench-worker``, which the driver starts in each backend's environment (its parser and argv:
+harness.launcher)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import backends
+from harness import launcher, options
+from harness.common import config
+
+
+def add_parser(sub: Any) -> None:
+    bench = sub.add_parser("bench", help="throughput by an interleaved, repeated protocol (sweeps of sizes)")
+    options.add_tasks(bench, "comma-separated (default: imdb)")
+    options.add_backends(bench, f"comma-separated (default: all: {','.join(backends.names())}); "
+                                "BACKEND-reference adds that framework's hand-written loop "
+                                "(benchmarks/reference/)")
+    bench.add_argument("--references", action="store_true",
+                       help="add each listed backend's reference row after it (torch: torch,torch-reference)")
+    options.add_scale(bench, "the tasks' model at this scale (default: the task's default, full)")
+    bench.add_argument("--repeats", type=int, default=5, help="interleaved repeats per point and backend")
+    bench.add_argument("--steps", type=int, default=30,
+                       help="timed training steps, and as many inference batches, at least (default 30: the "
+                            "six IMDB backends, 5 repeats, in 7-11 minutes on 2 cores)")
+    bench.add_argument("--min-time", type=float, default=2.0, metavar="SECONDS",
+                       help="time at least this long per repeat, for training and for inference: a short "
+                            "calibration sets the step count, never below --steps (default 2; 0: exactly "
+                            "--steps)")
+    bench.add_argument("--warmup", type=int, default=3, help="untimed steps before each repeat")
+    bench.add_argument("--sweep", action="append", metavar="FIELD=V1,V2,...",
+                       help="vary one field (batch_size, hidden_size, seq_len, num_layers, cell, any model "
+                            "or recipe field); repeat for a grid")
+    bench.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    bench.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    bench.add_argument("--threads", type=int, help="threads of every backend (default: the usable cores)")
+    bench.add_argument("--no-flush-to-zero", dest="flush_to_zero", action="store_false",
+                       help="keep denormal floats on the CPU")
+    options.add_out(bench, "results/bench", "folder for bench records")
+    bench.add_argument("--resume", action="store_true", help="continue the newest unfinished bench in OUT")
+    bench.add_argument("--reuse-workers", dest="fresh_workers", action="store_false",
+                       help="one worker per backend for every repeat (faster; default: a fresh worker per "
+                            "repeat with a random process layout, see docs/bench.md)")
+    bench.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    options.add_config(bench)
+    launcher.add_bench_worker(sub)
+
+
+def main(args: argparse.Namespace, argv: list[str]) -> int:
+    config.merge(args)
+    code = launcher.in_core_env(argv, ("psutil",))
+    if code is not None:
+        return code
+    from harness.bench import driver
+
+    return driver.main(args)
+
+
+def worker(args: argparse.Namespace, argv: list[str]) -> int:
+    """``bench-worker``: serve measure requests (runs in the backend's environment)."""
+    from harness.bench import worker
+
+    return worker.serve(args.backend, args.device, args.precision, args.threads, args.flush_to_zero)
+
+
+ENTRIES = {"bench": main, "bench-worker": worker}

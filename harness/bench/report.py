@@ -1,0 +1,316 @@
+"""The report's Speed section, from bench records alone: a headline table and one plot per sweep.
+
+Headline: one table per machine fingerprint, device kind, precision and thread count (figures from
+different machines never share a table or a ratio); a row per task shape (points without overrides),
+a column per backend, each cell the training (or inference) samples/s as median [min-max] over the
+interleaved repeats and the ratio to the row's fastest backend. The latest bench of each (point,
+backend) is used. Figures measured while other processes used the machine are marked ``busy``.
+
+Sweeps: for each bench with swept fields, per swept axis a log-log plot of training and inference
+throughput against the axis value, one line per backend (one panel per value of the other axes), with
+the fitted scaling exponent (the slope of log throughput on log size) in the legend.
+
+Reference rows (``<backend>-reference``, ``harness.bench.reference``): the headline shows them as columns,
+and a table per group gives adapter / reference for training and inference, per point and backend, from
+records of the same bench only (so the same machine and the same interleaving).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.bench import driver as bench
+from harness.bench import reference as bench_reference
+
+NA = "n/a"
+BUSY = " (busy)"
+
+
+def measured_alike(r: dict[str, Any]) -> tuple[str, str, str, int]:
+    """The key of bench records whose figures may share a table: machine, device kind, precision, threads."""
+    env = r.get("environment") or {}
+    be = env.get("backend") or {}
+    device = "cpu" if be.get("device", "cpu") == "cpu" else "gpu"
+    return (env.get("machine", NA), device, be.get("precision", NA), (r.get("protocol") or {}).get("threads"))
+
+
+def _median(r: dict[str, Any], part: str, unit: str = "samples_per_s") -> float | None:
+    return ((r.get(part) or {}).get(unit) or {}).get("median")
+
+
+@dataclass
+class Group:
+    """Bench records measured alike: same machine, device kind, precision and thread count."""
+
+    machine: str
+    device: str
+    precision: str
+    threads: int | None
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        env = self.records[-1].get("environment") or {}
+        where = (env.get("backend") or {}).get("device_name") if self.device == "gpu" else \
+            f"{env.get('cpu', 'unknown CPU')} ({env.get('cpu_count', '?')} cores)"
+        return (f"{where}, {self.device}, {self.precision}, {self.threads} threads (machine {self.machine}), "
+                f"bench {', '.join(sorted({r['bench_id'] for r in self.records}))}")
+
+
+def newest(found: list[Group]) -> Group:
+    """The group of the most recently started bench: the machine whose figures the README shows."""
+    return max(found, key=lambda g: max(r.get("started") or "" for r in g.records))
+
+
+def groups(recs: list[dict[str, Any]]) -> list[Group]:
+    found: dict[tuple, Group] = {}
+    for r in recs:
+        if r.get("status") == "partial" and not r.get("repeats"):
+            continue
+        key = measured_alike(r)
+        found.setdefault(key, Group(*key)).records.append(r)
+    return list(found.values())
+
+
+def _shape(r: dict[str, Any]) -> str:
+    p = r["point"]
+    infer = f" (inference {p.get('infer_batch')})" if p.get("infer_batch") != p.get("train_batch") else ""
+    return (f"{r['task']}/{r['scale']}: batch {p.get('train_batch')}{infer} x {p.get('seq_len')}, "
+            f"{p.get('num_layers', 1)}x{p.get('cell')} {p.get('hidden_size')}, {p.get('optimizer')}")
+
+
+def _cell(r: dict[str, Any] | None, part: str, best: float | None) -> str:
+    if r is None:
+        return NA
+    if r.get("status") == "failed":
+        return f"failed: {(r.get('error') or '')[:60]}"
+    s = (r.get(part) or {}).get("samples_per_s") or {}
+    if not s.get("median"):
+        return NA
+    ratio = f" {s['median'] / best:.2f}x" if best else ""
+    return f"{s['median']:,.0f} [{s['min']:,.0f}-{s['max']:,.0f}]{ratio}{BUSY if r.get('busy') else ''}"
+
+
+def latest(recs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest record of each (point, backend): records are sorted oldest first."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in recs:
+        out[(r["point"]["id"], r["backend"])] = r
+    return out
+
+
+def headline(group: Group, part: str = "train") -> pd.DataFrame | None:
+    """Task-shape rows, backend columns (``part``: ``train`` or ``inference``)."""
+    plain = [r for r in group.records if not r["point"].get("overrides")]
+    if not plain:
+        return None
+    chosen = latest(plain)
+    points = list(dict.fromkeys(pid for pid, _ in chosen))
+    order = [b for r in plain for b in (r.get("protocol") or {}).get("interleaved", [])]
+    present = {b for _, b in chosen}
+    names = [b for b in dict.fromkeys([*order, *(b for _, b in chosen)]) if b in present]
+    rows = []
+    for pid in points:
+        cells = {b: chosen.get((pid, b)) for b in names}
+        rates = [m for r in cells.values() if r and r.get("status") == "ok" and (m := _median(r, part))]
+        best = max(rates) if rates else None
+        sample = next(r for r in cells.values() if r)
+        rows.append({"task shape": _shape(sample), **{b: _cell(cells[b], part, best) for b in names}})
+    return pd.DataFrame(rows)
+
+
+def _ratio(adapter: dict[str, Any], ref: dict[str, Any], part: str) -> str:
+    a, r = _median(adapter, part), _median(ref, part)
+    if not a or not r:
+        return NA
+    return f"{a / r:.2f}x{BUSY if adapter.get('busy') or ref.get('busy') else ''}"
+
+
+def ratios(group: Group) -> pd.DataFrame | None:
+    """Adapter / reference samples/s (medians) per point and backend: both records of one bench, the
+    latest bench that has both finished; None without reference rows."""
+    ok = {(r["bench_id"], r["point"]["id"], r["backend"]): r
+          for r in group.records if r.get("status") == "ok"}
+    pairs: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+    for (bench_id, pid, name), ref in ok.items():  # oldest first: a later bench replaces an earlier one
+        adapter = ok.get((bench_id, pid, bench_reference.base(name)))
+        if bench_reference.is_reference(name) and adapter is not None:
+            pairs[(pid, adapter["backend"])] = (adapter, ref)
+    if not pairs:
+        return None
+    return pd.DataFrame([{"point": pid, "backend": b, "train adapter/reference": _ratio(a, r, "train"),
+                          "inference adapter/reference": _ratio(a, r, "inference"), "bench": a["bench_id"]}
+                         for (pid, b), (a, r) in pairs.items()])
+
+
+def sweeps(group: Group) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(bench id, records) of each bench in the group with swept points."""
+    by_bench: dict[str, list[dict[str, Any]]] = {}
+    for r in group.records:
+        if r["point"].get("overrides") and r.get("status") == "ok":
+            by_bench.setdefault(r["bench_id"], []).append(r)
+    return sorted(by_bench.items())
+
+
+def exponent(xs: list[float], ys: list[float]) -> float | None:
+    """The slope of log y on log x (throughput ~ size^k), None with fewer than two sizes."""
+    if len(xs) < 2 or len(set(xs)) < 2 or min(xs) <= 0 or min(ys) <= 0:
+        return None
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
+def _order(values: tuple) -> list[tuple]:
+    """Sort key of swept values: numbers by value, before anything else by name."""
+    return [(0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in values]
+
+
+def plot_sweep(bench_id: str, recs: list[dict[str, Any]], out: Path) -> list[Path]:
+    """One PNG per swept axis: throughput against the axis value, a line per backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    axes_keys = list(dict.fromkeys(k for r in recs for k in r["point"]["overrides"]))
+    task = recs[0]["task"]
+    order = [b for r in recs for b in (r.get("protocol") or {}).get("interleaved", [])]
+    names = list(dict.fromkeys([*order, *(r["backend"] for r in recs)]))
+    colours = {b: f"C{i}" for i, b in enumerate(names)}  # one colour per backend in every panel
+    paths = []
+    for axis in axes_keys:
+        others = [k for k in axes_keys if k != axis]
+        combos = sorted({tuple(r["point"]["overrides"].get(k) for k in others) for r in recs}, key=_order)
+        fig, grid = plt.subplots(2, len(combos), figsize=(4.2 * len(combos), 7), squeeze=False)
+        numeric = all(isinstance(r["point"]["overrides"][axis], (int, float)) for r in recs)
+        for col, combo in enumerate(combos):
+            subset = [r for r in recs if tuple(r["point"]["overrides"].get(k) for k in others) == combo]
+            for row, (part, label) in enumerate((("train", "training"), ("inference", "inference"))):
+                ax = grid[row][col]
+                for backend in (b for b in names if any(r["backend"] == b for r in subset)):
+                    pts = sorted(((r["point"]["overrides"][axis], _median(r, part))
+                                  for r in subset if r["backend"] == backend and _median(r, part)),
+                                 key=lambda p: p[0] if numeric else str(p[0]))
+                    if not pts:
+                        continue
+                    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+                    k = exponent(xs, ys) if numeric else None
+                    ax.plot(xs if numeric else [str(x) for x in xs], ys, marker="o", color=colours[backend],
+                            label=f"{backend}" + (f" (k={k:+.2f})" if k is not None else ""))
+                if numeric:
+                    ax.set_xscale("log")
+                    ax.set_xticks(sorted({r["point"]["overrides"][axis] for r in subset}))
+                    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+                    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+                ax.set_yscale("log")
+                fixed = ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in zip(others, combo, strict=True))
+                ax.set_title(f"{label}{' at ' + fixed if fixed else ''}", fontsize=10)
+                ax.set_xlabel(axis.split(".", 1)[1])
+                ax.set_ylabel(f"{label} samples/s")
+                ax.grid(True, which="both", alpha=0.3)
+                ax.legend(fontsize=8)
+        fig.suptitle(f"{task}: throughput against {axis.split('.', 1)[1]} (k: fitted exponent), "
+                     f"bench {bench_id}", fontsize=11)
+        fig.tight_layout()
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"sweep-{task}-{axis.split('.', 1)[1]}-{bench_id}")
+        path = out / f"{slug}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+@dataclass
+class Speed:
+    """The Speed section: per group, the headline tables and the sweep plots."""
+
+    groups: list[Group]
+    tables: list[tuple[pd.DataFrame | None, pd.DataFrame | None]]
+    images: list[list[Path]]
+    folder: Path
+    ratios: list[pd.DataFrame | None] = field(default_factory=list)  # adapter / reference, per group
+    records: list[dict[str, Any]] = field(default_factory=list)  # every bench record read, oldest first
+
+    def _ratios(self) -> list[pd.DataFrame | None]:
+        return self.ratios or [None] * len(self.groups)
+
+    def markdown(self, image_dir: str | None, headline_only: bool = False) -> str:
+        """The section; ``headline_only``: the README's short form, the machine of the newest bench alone
+        (its training table and adapter / reference ratios; the others are in the full report)."""
+        if not self.groups:
+            return f"_No bench records under {self.folder}: run `python -m harness bench`._"
+        parts = []
+        rows = list(zip(self.groups, self.tables, self.images, self._ratios(), strict=True))
+        if headline_only:
+            shown = newest(self.groups)
+            if len(rows) > 1:
+                parts.append(f"The newest machine's bench; {len(rows) - 1} other machine(s) in the full "
+                             "report.")
+            rows = [row for row in rows if row[0] is shown]
+        for group, (train, infer), images, versus in rows:
+            parts.append(f"{'####' if headline_only else '###'} Speed on {group.title}")
+            if train is not None:
+                parts.append("Training samples/s, median [min-max] of the interleaved repeats, and the ratio "
+                             f"to the row's fastest backend:\n\n{train.to_markdown(index=False)}")
+            if headline_only:
+                if versus is not None:
+                    parts.append(f"{REFERENCE_NOTE}\n\n{versus.to_markdown(index=False)}")
+                continue
+            if infer is not None:
+                parts.append(f"Inference samples/s:\n\n{infer.to_markdown(index=False)}")
+            if versus is not None:
+                parts.append(f"{REFERENCE_NOTE}\n\n{versus.to_markdown(index=False)}")
+            if image_dir is not None and images:
+                prefix = image_dir.rstrip("/") + "/" if image_dir else ""
+                parts.append(" ".join(f"![{p.stem}]({prefix}{p.name})" for p in images))
+        parts.append(NOTES)
+        return "\n\n".join(parts)
+
+    def html(self) -> str:
+        import base64
+        import html
+
+        if not self.groups:
+            return f"<p>No bench records under {html.escape(str(self.folder))}.</p>"
+        body = []
+        for group, (train, infer), images, versus in zip(self.groups, self.tables, self.images,
+                                                         self._ratios(), strict=True):
+            body.append(f"<h3>Speed on {html.escape(group.title)}</h3>")
+            for frame, what in ((train, "Training"), (infer, "Inference")):
+                if frame is not None:
+                    body.append(f"<p>{what} samples/s, median [min-max] of the interleaved repeats, ratio "
+                                "to the row's fastest backend</p>")
+                    body.append(frame.to_html(index=False, escape=True, border=0, classes="runs speed"))
+            if versus is not None:
+                body.append(f"<p>{html.escape(REFERENCE_NOTE)}</p>")
+                body.append(versus.to_html(index=False, escape=True, border=0, classes="runs speed"))
+            for p in images:
+                data = base64.b64encode(p.read_bytes()).decode("ascii")
+                body.append(f'<img alt="{html.escape(p.stem)}" src="data:image/png;base64,{data}">')
+        body.append(f"<p>{html.escape(NOTES)}</p>")
+        return "\n".join(body)
+
+
+REFERENCE_NOTE = (
+    "Adapter / reference: each backend's samples/s (median) over its framework's hand-written loop "
+    "(`<backend>-reference`, benchmarks/reference/), both from the same bench:")
+NOTES = (
+    "Speed figures come from `python -m harness bench`: synthetic batches of each task's real shapes, "
+    "warm-up (and the first step, with any compilation) apart, every clock read after the backend "
+    "synchronises, repeats interleaved across backends on one machine, every backend on the same threads. "
+    "`(busy)` marks figures taken while other processes used the machine."
+)
+
+
+def build(folder: Path, out: Path) -> Speed:
+    recs = bench.load_all(folder) if Path(folder).exists() else []
+    found = groups(recs)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = [(headline(g, "train"), headline(g, "inference")) for g in found]
+    images = [[p for bench_id, rs in sweeps(g) for p in plot_sweep(bench_id, rs, out)] for g in found]
+    return Speed(found, tables, images, Path(folder), [ratios(g) for g in found], recs)

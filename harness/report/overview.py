@@ -1,0 +1,266 @@
+"""The overview a reader sees first: a row per task configuration, a column per backend.
+
+Each cell is the test metric of that configuration on that backend, the median over seeds with its
+min-max spread (the latest record of each seed; failed or diverged runs are named), and the training
+speed relative to the fastest backend, taken from the bench (never from the training runs, whose timings
+share the machine with whatever else ran). Beside them: the target and the seed document's own figure.
+
+Only runs of a task's own scales count (no ``--set`` overrides, no ``--epochs``), at fp32; smoke scales
+are left out unless asked for, since their figures say nothing about a framework. Accuracy does not
+depend on the machine, so seeds run on different machines share a cell; speed ratios come from one
+bench, on one machine, and the table says which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harness import statistics
+from harness.bench import reference as bench_reference
+from harness.bench.report import BUSY, groups, newest
+from harness.report.comparisons import NA, dig, fmt, fmt_spread, scale_label
+from tasks.base import Scale, Target
+
+MISSES = "†"  # marks a median that misses the target
+ORDER = ("torch", "keras", "keras-jax", "keras-torch", "jax", "mxnet")  # the columns, then any others
+
+
+def _scale(task: str, scale: str) -> Scale | None:
+    """The task's own scale of that name, if the task and scale still exist."""
+    import tasks
+
+    try:
+        return tasks.get(task).scales.get(scale)
+    except KeyError:
+        return None
+
+
+def _plain(r: dict[str, Any], include_smoke: bool) -> bool:
+    """A run of a task's own scale: no overrides, the scale's own number of epochs, fp32."""
+    precision = dig(r, "environment", "backend", "precision",
+                    default=dig(r, "config", "options", "precision"))
+    epochs = dig(r, "config", "options", "epochs")
+    own = _scale(r["task"], r["scale"])
+    own_epochs = epochs is None or (own is not None and epochs == own.recipe.epochs)
+    return (scale_label(r) == r["scale"] and own_epochs
+            and precision in (None, "fp32") and (include_smoke or r["scale"] != "smoke"))
+
+
+@dataclass
+class Cell:
+    """One backend's runs of one configuration: the latest record of each seed."""
+
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def values(self, key: str) -> list[float]:
+        return [v for r in self.runs.values() if r["status"] == "ok"
+                and isinstance(v := dig(r, "metrics", key), (int, float))]
+
+
+@dataclass
+class Config:
+    """A task configuration (task and scale) and its cells per backend."""
+
+    task: str
+    scale: str
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+    @property
+    def sample(self) -> dict[str, Any]:
+        return next(r for c in self.cells.values() for r in c.runs.values())
+
+    @property
+    def target(self) -> dict[str, Any]:
+        return dig(self.sample, "config", "target", default={}) or {}
+
+
+def configs(recs: list[dict[str, Any]], include_smoke: bool = False) -> list[Config]:
+    """Configurations of the records (oldest first), in task then scale order."""
+    found: dict[tuple[str, str], Config] = {}
+    for r in recs:
+        if not _plain(r, include_smoke):
+            continue
+        conf = found.setdefault((r["task"], r["scale"]), Config(r["task"], r["scale"]))
+        conf.cells.setdefault(r["backend"], Cell()).runs[r["seed"]] = r
+    return [found[k] for k in sorted(found)]
+
+
+def _adapter_figure(r: dict[str, Any]) -> bool:
+    """A finished bench record of an adapter (not a reference loop) on the task's own model."""
+    return (r.get("status") == "ok" and not (r.get("point") or {}).get("overrides")
+            and bool(dig(r, "train", "samples_per_s", "median"))
+            and not bench_reference.is_reference(r["backend"]))
+
+
+def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict[str, float], str, set[str]]]:
+    """Per (task, scale): training samples/s (median) per backend from the latest bench that measured
+    at least two adapters of it without overrides, that bench's id, and the backends whose figures were
+    taken while other processes used the machine (``busy``). Reference rows are left out. Only the
+    machine (and device, precision, threads) of the newest bench counts, so ratios from different
+    machines never share the table."""
+    usable = [r for r in bench_recs if _adapter_figure(r)]
+    if not usable:
+        return {}
+    by_bench: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    busy: set[tuple[str, str]] = set()  # (bench id, backend)
+    for r in newest(groups(usable)).records:  # oldest first: a later bench replaces an earlier one
+        rate = dig(r, "train", "samples_per_s", "median")
+        by_bench.setdefault((r["task"], r["scale"]), {}).setdefault(r["bench_id"], {})[r["backend"]] = rate
+        if r.get("busy"):
+            busy.add((r["bench_id"], r["backend"]))
+    out = {}
+    for key, benches in by_bench.items():
+        full = [b for b in sorted(benches) if len(benches[b]) >= 2]
+        if full:
+            out[key] = (benches[full[-1]], full[-1], {name for bid, name in busy if bid == full[-1]})
+    return out
+
+
+def _source(bench_recs: list[dict[str, Any]], used: set[str]) -> str | None:
+    """Where the speed ratios come from: the machine, threads and ids of the benches used."""
+    if not used:
+        return None
+    return groups([r for r in bench_recs if r.get("bench_id") in used])[0].title
+
+
+def _digits(median: float, target: float | None, digits: int = 3) -> int:
+    """Enough significant digits that a median beside its target reads on the right side of it (0.8399,
+    not 0.84, for a miss of 0.84)."""
+    while (target is not None and median != target and digits < 6
+           and fmt(median, digits) == fmt(target, digits)):
+        digits += 1
+    return digits
+
+
+def _metric_text(conf: Config, cell: Cell) -> str:
+    target = conf.target
+    vals = cell.values(f"test_{target.get('metric')}")
+    bad = sorted({r["status"] for r in cell.runs.values() if r["status"] != "ok"})
+    if not vals:
+        return ", ".join(bad) or NA
+    figures = statistics.spread(vals)
+    text = fmt_spread(figures, _digits(figures["median"], target.get("value")))
+    if target.get("value") is not None:
+        rule = Target(target.get("metric", ""), target["value"], target.get("mode", "max"))
+        text += "" if rule.reached(figures["median"]) else MISSES
+    if len(vals) > 1:
+        text += f" n={len(vals)}"
+    if bad:
+        text += f" (+{', '.join(bad)})"
+    return text
+
+
+def _columns(confs: list[Config], backends: list[str]) -> list[str]:
+    present = {b for c in confs for b in c.cells}
+    known = [b for b in ORDER if b in backends] + [b for b in backends if b not in ORDER]
+    return known + sorted(present - set(known))
+
+
+def _target_text(target: dict[str, Any]) -> str:
+    if target.get("value") is None:
+        return NA
+    sign = "≥" if target.get("mode", "max") == "max" else "≤"
+    return f"{target.get('metric', NA)} {sign} {fmt(target['value'])}"
+
+
+def table(recs: list[dict[str, Any]], bench_recs: list[dict[str, Any]], backends: list[str],
+          include_smoke: bool = False) -> tuple[pd.DataFrame | None, str | None]:
+    """The overview frame (None without any configuration) and where its speeds come from (the bench
+    machine, threads and bench ids; None without a benched configuration)."""
+    confs = configs(recs, include_smoke)
+    if not confs:
+        return None, None
+    speed = speeds(bench_recs)
+    rows, used = [], set()
+    for conf in confs:
+        rates, bench_id, busy = speed.get((conf.task, conf.scale), ({}, None, set()))
+        best = max(rates.values(), default=None)
+        row = {"task": f"{conf.task} / {conf.scale}", "target (test)": _target_text(conf.target),
+               "seed document": _reported(conf.task, conf.scale)}
+        for b in _columns(confs, backends):
+            text = _metric_text(conf, conf.cells.get(b)) if b in conf.cells else "not run"
+            if b in rates and best:
+                text += f" · {rates[b] / best:.2f}x" + (BUSY if b in busy else "")
+                used.add(bench_id)
+            row[b] = text
+        rows.append(row)
+    return pd.DataFrame(rows), _source(bench_recs, used)
+
+
+def wall_times(recs: list[dict[str, Any]], backends: list[str],
+                include_smoke: bool = False) -> pd.DataFrame | None:
+    """Training wall time of each configuration per backend, minutes: median [min-max] over seeds,
+    with the machine's load at the start (these runs may share the machine; their speed is the bench's)."""
+    confs = configs(recs, include_smoke)
+    if not confs:
+        return None
+    rows = []
+    for conf in confs:
+        row = {"task": f"{conf.task} / {conf.scale}"}
+        for b in _columns(confs, backends):
+            ok = [r for r in conf.cells[b].runs.values() if r["status"] == "ok"] if b in conf.cells else []
+            walls = [w / 60 for r in ok if isinstance(w := dig(r, "timings", "wall_s"), (int, float))]
+            loads = [r["environment"]["load_average"][0] for r in ok if dig(r, "environment", "load_average")]
+            if not walls:
+                row[b] = NA
+                continue
+            row[b] = fmt_spread(statistics.spread(walls), 2) + (f" (load {max(loads):.1f})" if loads else "")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _reported(task: str, scale: str) -> str:
+    """The seed document's own figure for the configuration (``Scale.reported``), if the task says."""
+    found = _scale(task, scale)
+    return (found.reported or NA) if found else NA
+
+
+NOTE = (
+    "Each cell: the test metric, median [min-max] over seeds (n = seeds; the latest record of each), "
+    f"{MISSES} where the median misses the target; then `· 1.00x`, the training speed relative to the "
+    "fastest backend of that configuration in the bench (`python -m harness bench`, on one idle machine; no "
+    "figure where the configuration has not been benched; `(busy)` where other processes used the machine "
+    "while it was measured). Smoke scales and runs with `--set` overrides are "
+    "left out. "
+    "The seed document column is the figure the task's source program or paper states."
+)
+
+
+def _where(source: str | None) -> str:
+    return f" Speed ratios from the bench on {source}." if source else ""
+
+
+def markdown(frame: pd.DataFrame | None, source: str | None) -> str:
+    if frame is None:
+        return ("_No full-scale result records yet: run `experiments/full-scale.sh` "
+                "(or `python -m harness matrix`)._")
+    return f"{frame.to_markdown(index=False)}\n\n{NOTE}{_where(source)}"
+
+
+WALL_NOTE = (
+    "Median [min-max] over seeds of each run's wall time (data, build, training, evaluation), with the "
+    "highest 1-minute load average at the runs' start: these long runs may share the machine, so their "
+    "times are a guide to what a run costs, not a speed figure.")
+
+
+def _prose(text: str) -> str:
+    """A note as HTML: escaped, with Markdown's `code` spans as <code>."""
+    import html as html_lib
+    import re
+
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html_lib.escape(text))
+
+
+def html(frame: pd.DataFrame | None, source: str | None, walls: pd.DataFrame | None = None) -> str:
+    if frame is None:
+        return "<p>No full-scale result records yet.</p>"
+    out = (frame.to_html(index=False, escape=True, border=0, classes="runs overview", table_id="overview")
+           + f"\n<p>{_prose(NOTE + _where(source))}</p>")
+    if walls is not None:
+        out += ("\n<h3>Training wall time, minutes</h3>\n"
+                + walls.to_html(index=False, escape=True, border=0, classes="runs", table_id="wall-times")
+                + f"\n<p>{_prose(WALL_NOTE)}</p>")
+    return out
