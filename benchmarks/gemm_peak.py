@@ -11,14 +11,18 @@ says how much of the machine a framework uses.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+from harness import records  # noqa: E402
+from harness.common import environment  # noqa: E402
 
 
 def _timed(fn: Any, sync: Any, repeats: int, warmup: int = 3) -> float:
@@ -76,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     n = args.n or (8192 if args.device == "gpu" else 2048)
-    record: dict[str, Any] = {"schema": "rnnbench.peak/1", "device": args.device, "n": n,
+    record: dict[str, Any] = {"schema": records.PEAK, "device": args.device, "n": n,
+                              "measured": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"),
                               "repeats": args.repeats, "host": platform.node(), "cpus": os.cpu_count(),
                               "tflops": {}, "by": {}}
     try:
@@ -91,10 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         rates, info = numpy_rates(n, args.repeats)
         record["tflops"]["fp32_numpy"] = rates["fp32"]
         record["by"]["numpy"] = info
+    # what bench records are matched by (harness.bench.peak.device_key): the GPU's name, or the machine
+    cpu = environment.cpu_model()
+    record["key"] = (record["by"]["torch"]["device_name"] if args.device == "gpu"
+                     else environment.fingerprint(cpu, os.cpu_count(), "cpu"))
+    record["cpu"] = cpu
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(args.out)
+    records.dump_atomic(args.out, record)
     print("gemm_peak: " + ", ".join(f"{k} {v:,.2f} TFLOP/s" for k, v in record["tflops"].items()))
     return 0
 

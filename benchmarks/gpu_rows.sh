@@ -19,7 +19,8 @@
 # Everything lands in DEST ($OUT where set, else results/gpu-rows/<UTC time>): rows.tar.gz (every
 # record, repacked after each phase, so a cut run still returns what finished), gpu_rows.log and
 # peak.json. `--device cpu --quick` runs the same phases on a CPU in a few minutes (the tests do).
-# Unpack the records here with `python -m harness gpu-rows-import rows.tar.gz` (see docs/doctor.md).
+# Unpack the records here (docs/doctor.md, "GPU rows"): each bench folder of rows.tar.gz's bench/*/ into
+# results/bench/, peak.json into results/peak/, then `python -m harness report --readme README.md`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

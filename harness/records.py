@@ -36,6 +36,7 @@ DOCTOR_ENVIRONMENT = "rnnbench.doctor/1/environment"
 DOCTOR_PARITY = "rnnbench.doctor.parity/1"
 DOCTOR_PROBE = "rnnbench.doctor.probe/1"
 DOCTOR_SMOKE = "rnnbench.doctor.smoke/1"
+PEAK = "rnnbench.peak/1"  # a device's matrix-multiply rate (benchmarks/gemm_peak.py)
 STATUSES = ("ok", "diverged", "failed")
 REQUIRED = ("schema", "run_id", "task", "backend", "scale", "seed", "status", "config", "metrics",
             "throughput", "timings", "curves", "environment")

@@ -139,8 +139,10 @@ def make_record(task: str = "imdb", backend: str = "torch", seed: int = 0, *, tr
 def make_bench_record(point: str = "imdb-full", backend: str = "torch", *, train: float = 1000.0,
                       infer: float = 4000.0, spread: float = 0.04, machine: str = "m1", busy: bool = False,
                       overrides: dict | None = None, bench_id: str = "bench-20260101T000000",
-                      status: str = "ok", started: str = "2026-01-01T00:00:00+00:00") -> dict[str, Any]:
-    """A complete synthetic ``rnnbench.bench/1`` record of five repeats around ``train``/``infer``."""
+                      status: str = "ok", started: str = "2026-01-01T00:00:00+00:00",
+                      device_name: str = "cpu") -> dict[str, Any]:
+    """A complete synthetic ``rnnbench.bench/1`` record of five repeats around ``train``/``infer``; on the
+    CPU, or on a GPU called ``device_name``."""
 
     task, scale = point.split("+")[0].rsplit("-", 1)
     overrides = overrides or {}
@@ -156,10 +158,16 @@ def make_bench_record(point: str = "imdb-full", backend: str = "torch", *, train
         "point": {"id": pid, "task": task, "scale": scale, "overrides": overrides, "seq_len": 200,
                   "train_batch": overrides.get("recipe.batch_size", 64), "infer_batch": 500, "cell": "lstm",
                   "hidden_size": overrides.get("model.hidden_size", 100), "num_layers": 1,
-                  "optimizer": "adam"},
+                  "optimizer": "adam",
+                  "model": {"cell": "lstm", "vocab_size": 1000,
+                            "hidden_size": overrides.get("model.hidden_size", 100), "input": "embedding",
+                            "embed_dim": 50, "num_layers": 1, "output": "last",
+                            "head": [{"type": "dense", "units": 250, "activation": "relu"},
+                                     {"type": "dense", "units": 1, "activation": "linear"}]}},
         "task": task, "scale": scale, "backend": backend, "status": status,
         "error": None if status == "ok" else "RuntimeError: on purpose", "started": started,
-        "protocol": {"steps": 30, "warmup": 3, "repeats": 5, "threads": 2, "device": "cpu",
+        "protocol": {"steps": 30, "warmup": 3, "repeats": 5, "threads": 2,
+                     "device": "cpu" if device_name == "cpu" else "gpu",
                      "precision": "fp32", "synchronised": True,
                      "interleaved": ["torch", "keras", "keras-jax", "keras-torch", "jax", "mxnet"]},
         "repeats": [{"repeat": i, "load": {"busy": busy}} for i in range(5)],
@@ -167,6 +175,8 @@ def make_bench_record(point: str = "imdb-full", backend: str = "torch", *, train
         "inference": {"samples_per_s": figures(infer), "tokens_per_s": figures(infer * 200)},
         "first_step_s": 0.3, "busy": busy,
         "environment": {"cpu": f"CPU of {machine}", "cpu_count": 2, "machine": machine,
-                        "backend": {"framework": backend, "device": "cpu", "device_name": "cpu",
+                        "backend": {"framework": backend,
+                                    "device": "cpu" if device_name == "cpu" else "gpu:0",
+                                    "device_name": device_name,
                                     "kernel_path": "fused", "precision": "fp32"}},
     }

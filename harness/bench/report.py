@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.bench import driver as bench
+from harness.bench import peak
 from harness.bench import reference as bench_reference
 
 NA = "n/a"
@@ -64,8 +65,20 @@ class Group:
 
 
 def newest(found: list[Group]) -> Group:
-    """The group of the most recently started bench: the machine whose figures the README shows."""
+    """The group of the most recently started bench."""
     return max(found, key=lambda g: max(r.get("started") or "" for r in g.records))
+
+
+def shown_in_readme(found: list[Group]) -> list[Group]:
+    """The README's groups: per device kind (CPU, then GPU), the fp32 group of its most recent bench, so a
+    GPU bench never replaces the CPU table nor shares one with it; other precisions and machines are in
+    the full report."""
+    shown = []
+    for device in ("cpu", "gpu"):
+        candidates = [g for g in found if g.device == device and g.precision == "fp32"]
+        if candidates:
+            shown.append(newest(candidates))
+    return shown or [newest(found)]
 
 
 def groups(recs: list[dict[str, Any]]) -> list[Group]:
@@ -123,6 +136,31 @@ def headline(group: Group, part: str = "train") -> pd.DataFrame | None:
         sample = next(r for r in cells.values() if r)
         rows.append({"task shape": _shape(sample), **{b: _cell(cells[b], part, best) for b in names}})
     return pd.DataFrame(rows)
+
+
+def fractions(group: Group, peak_records: list[dict[str, Any]]) -> tuple[pd.DataFrame | None, str | None]:
+    """Achieved training TFLOP/s and its fraction of the device's measured GEMM peak, task-shape rows and
+    backend columns as the headline (``harness.bench.peak``); and the peak's description. (None, None)
+    where no peak was measured for this device and precision."""
+    plain = [r for r in group.records if not r["point"].get("overrides") and r.get("status") == "ok"]
+    if not plain:
+        return None, None
+    found = peak.peak_for(peak_records, peak.device_key(plain[-1]), group.precision)
+    if found is None:
+        return None, None
+    rate, how = found
+    chosen = latest(plain)
+    names = list(dict.fromkeys(b for _, b in chosen))
+    rows = []
+    for pid in dict.fromkeys(pid for pid, _ in chosen):
+        sample = next(r for (p, _), r in chosen.items() if p == pid)
+        flops = peak.train_flops(sample["point"])
+        row = {"task shape": _shape(sample), "GFLOP a sample": f"{flops / 1e9:,.3g}" if flops else NA}
+        for b in names:
+            got = peak.achieved(chosen[(pid, b)]) if (pid, b) in chosen else None
+            row[b] = f"{got:,.3g} TFLOP/s, {100 * got / rate:.2g}%" if got else NA
+        rows.append(row)
+    return pd.DataFrame(rows), f"{rate:,.1f} TFLOP/s ({how}, {group.precision})"
 
 
 def _ratio(adapter: dict[str, Any], ref: dict[str, Any], part: str) -> str:
@@ -234,10 +272,21 @@ class Speed:
     images: list[list[Path]]
     folder: Path
     ratios: list[pd.DataFrame | None] = field(default_factory=list)  # adapter / reference, per group
+    fractions: list[tuple[pd.DataFrame | None, str | None]] = field(default_factory=list)  # of peak
     records: list[dict[str, Any]] = field(default_factory=list)  # every bench record read, oldest first
 
     def _ratios(self) -> list[pd.DataFrame | None]:
         return self.ratios or [None] * len(self.groups)
+
+    def _fractions(self) -> list[tuple[pd.DataFrame | None, str | None]]:
+        return self.fractions or [(None, None)] * len(self.groups)
+
+    @staticmethod
+    def _fraction_text(peak_rate: str) -> str:
+        return (f"Training arithmetic achieved, and its fraction of the device's peak, {peak_rate}: the "
+                "matrix products of a sample by formula from the spec (forward and backward, "
+                "docs/methods.md), times the median samples/s. Small batches are bound by latency, far "
+                "below the peak:")
 
     def markdown(self, image_dir: str | None, headline_only: bool = False) -> str:
         """The section; ``headline_only``: the README's short form, the machine of the newest bench alone
@@ -245,18 +294,22 @@ class Speed:
         if not self.groups:
             return f"_No bench records under {self.folder}: run `python -m harness bench`._"
         parts = []
-        rows = list(zip(self.groups, self.tables, self.images, self._ratios(), strict=True))
+        rows = list(zip(self.groups, self.tables, self.images, self._ratios(), self._fractions(),
+                        strict=True))
         if headline_only:
-            shown = newest(self.groups)
-            if len(rows) > 1:
-                parts.append(f"The newest machine's bench; {len(rows) - 1} other machine(s) in the full "
+            shown = shown_in_readme(self.groups)
+            if len(rows) > len(shown):
+                parts.append("Per device kind, the fp32 bench of the newest machine; "
+                             f"{len(rows) - len(shown)} other machine(s) and precision(s) in the full "
                              "report.")
-            rows = [row for row in rows if row[0] is shown]
-        for group, (train, infer), images, versus in rows:
+            rows = [row for row in rows if any(row[0] is g for g in shown)]
+        for group, (train, infer), images, versus, (of_peak, peak_rate) in rows:
             parts.append(f"{'####' if headline_only else '###'} Speed on {group.title}")
             if train is not None:
                 parts.append("Training samples/s, median [min-max] of the interleaved repeats, and the ratio "
                              f"to the row's fastest backend:\n\n{train.to_markdown(index=False)}")
+            if of_peak is not None:
+                parts.append(f"{self._fraction_text(peak_rate)}\n\n{of_peak.to_markdown(index=False)}")
             if headline_only:
                 if versus is not None:
                     parts.append(f"{REFERENCE_NOTE}\n\n{versus.to_markdown(index=False)}")
@@ -278,14 +331,17 @@ class Speed:
         if not self.groups:
             return f"<p>No bench records under {html.escape(str(self.folder))}.</p>"
         body = []
-        for group, (train, infer), images, versus in zip(self.groups, self.tables, self.images,
-                                                         self._ratios(), strict=True):
+        for group, (train, infer), images, versus, (of_peak, peak_rate) in zip(
+                self.groups, self.tables, self.images, self._ratios(), self._fractions(), strict=True):
             body.append(f"<h3>Speed on {html.escape(group.title)}</h3>")
             for frame, what in ((train, "Training"), (infer, "Inference")):
                 if frame is not None:
                     body.append(f"<p>{what} samples/s, median [min-max] of the interleaved repeats, ratio "
                                 "to the row's fastest backend</p>")
                     body.append(frame.to_html(index=False, escape=True, border=0, classes="runs speed"))
+            if of_peak is not None:
+                body.append(f"<p>{html.escape(self._fraction_text(peak_rate))}</p>")
+                body.append(of_peak.to_html(index=False, escape=True, border=0, classes="runs speed"))
             if versus is not None:
                 body.append(f"<p>{html.escape(REFERENCE_NOTE)}</p>")
                 body.append(versus.to_html(index=False, escape=True, border=0, classes="runs speed"))
@@ -307,10 +363,15 @@ NOTES = (
 )
 
 
-def build(folder: Path, out: Path) -> Speed:
+def build(folder: Path, out: Path, peak_dir: Path | None = None) -> Speed:
+    """The Speed section of the bench records under ``folder``; device peaks from ``peak_dir`` (default:
+    ``peak/`` beside ``folder``, as results/peak beside results/bench)."""
     recs = bench.load_all(folder) if Path(folder).exists() else []
+    peak_dir = Path(peak_dir) if peak_dir is not None else Path(folder).parent / "peak"
+    peak_records = peak.peaks(peak_dir) if peak_dir.is_dir() else []
     found = groups(recs)
     out.mkdir(parents=True, exist_ok=True)
     tables = [(headline(g, "train"), headline(g, "inference")) for g in found]
     images = [[p for bench_id, rs in sweeps(g) for p in plot_sweep(bench_id, rs, out)] for g in found]
-    return Speed(found, tables, images, Path(folder), [ratios(g) for g in found], recs)
+    return Speed(found, tables, images, Path(folder), ratios=[ratios(g) for g in found],
+                 fractions=[fractions(g, peak_records) for g in found], records=recs)

@@ -99,14 +99,17 @@ def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict
     """Per (task, scale): training samples/s (median) per backend from the latest bench that measured
     at least two adapters of it without overrides, that bench's id, and the backends whose figures were
     taken while other processes used the machine (``busy``). Reference rows are left out. Only the
-    machine (and device, precision, threads) of the newest bench counts, so ratios from different
-    machines never share the table."""
+    machine (and device, precision, threads) of the newest CPU bench counts, the device the overview's
+    runs trained on, so ratios from different machines never share the table (GPU figures have tables
+    of their own)."""
     usable = [r for r in bench_recs if _adapter_figure(r)]
     if not usable:
         return {}
+    found = groups(usable)
     by_bench: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     busy: set[tuple[str, str]] = set()  # (bench id, backend)
-    for r in newest(groups(usable)).records:  # oldest first: a later bench replaces an earlier one
+    for r in newest([g for g in found if g.device == "cpu"] or found).records:  # oldest first: a later
+        # bench replaces an earlier one
         rate = dig(r, "train", "samples_per_s", "median")
         by_bench.setdefault((r["task"], r["scale"]), {}).setdefault(r["bench_id"], {})[r["backend"]] = rate
         if r.get("busy"):
