@@ -17,6 +17,10 @@ The file holds the command line's names (``task`` or ``tasks``, ``backend`` or `
     [data]
     maxlen = 120
 
+    [[model.head]]           # the head's layers, in order (``model.head``)
+    type = "dense"
+    units = 1
+
 Options given on the command line win over the file: a ``--set`` of the same key, ``--task``,
 ``--scale``. Standard library only (``tomllib``), so it is read before any environment is chosen.
 """
@@ -49,6 +53,29 @@ def _text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+HEAD_KEYS = {"dense": ("units", "activation"), "dropout": ("rate",)}
+
+
+def _head(path: str | Path, tables: list[Any]) -> str:
+    """``[[model.head]]`` tables (``type = "dense"``, ``units``, ``activation``; ``type = "dropout"``,
+    ``rate``) in ``model.head``'s line form, which ``--set`` parses and checks like any other value."""
+    parts = []
+    for k, table in enumerate(tables):
+        kind = table.get("type") if isinstance(table, dict) else None
+        if kind not in HEAD_KEYS:
+            raise UserError(f"--config {path}: [[model.head]] table {k} needs type = \"dense\" or "
+                            f"\"dropout\" (got {kind!r})")
+        unknown = set(table) - {"type", *HEAD_KEYS[kind]}
+        if unknown:
+            raise UserError(f"--config {path}: [[model.head]] table {k} ({kind}): unknown key(s) "
+                            f"{', '.join(sorted(unknown))}; a {kind} takes {', '.join(HEAD_KEYS[kind])}")
+        missing = HEAD_KEYS[kind][0]
+        if missing not in table:
+            raise UserError(f"--config {path}: [[model.head]] table {k} ({kind}) needs {missing}")
+        parts.append(":".join([kind, *(_text(table[f]) for f in HEAD_KEYS[kind] if f in table)]))
+    return ",".join(parts)
+
+
 def load(path: str | Path) -> Config:
     """The config file at ``path``; a one-line error naming what is wrong in it."""
     try:
@@ -69,6 +96,9 @@ def load(path: str | Path) -> Config:
             if key not in TABLES:
                 raise UserError(f"--config {path}: unknown table [{key}]; use [{'], ['.join(TABLES)}]")
             for name, item in value.items():
+                if (key, name) == ("model", "head") and isinstance(item, list):
+                    config.settings.append(f"model.head={_head(path, item)}")
+                    continue
                 if isinstance(item, (dict, list)):
                     raise UserError(f"--config {path}: {key}.{name} must be a single value")
                 config.settings.append(f"{key}.{name}={_text(item)}")

@@ -8,6 +8,11 @@ length of synthetic batches, for the bench); a bare ``FIELD`` means the first gr
 the field's annotation, and the dataclasses validate the result, so a bad value gets the field's own error.
 ``--epochs``, ``--cell`` and ``--sampling`` are shorthands for ``recipe.epochs``, ``model.cell`` and
 ``recipe.sampling``.
+
+``model.head`` takes the head's layers in a line, ``dense:UNITS[:ACTIVATION]`` and ``dropout:RATE``
+separated by commas (``dense:250:relu,dropout:0.5,dense:1``; ``none`` for no head, the recurrent output
+being the logits); a config file gives them as ``[[model.head]]`` tables. Its last ``Dense`` must keep
+the task's output width, which the task's labels and loss fix.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
 from tasks.base import Scale
-from tasks.spec import ModelSpec, Recipe
+from tasks.spec import Dense, Dropout, ModelSpec, Recipe
 
 if TYPE_CHECKING:
     from tasks.base import Task
@@ -28,7 +33,47 @@ if TYPE_CHECKING:
 GROUPS: dict[str, type] = {"model": ModelSpec, "recipe": Recipe}
 ALL_GROUPS = ("model", "recipe", "data", "shape")
 SHAPE_FIELDS = ("seq_len",)
-_NOT_SCALAR = {"head", "extra"}  # structured fields: a task module defines them
+_NOT_SCALAR = {"extra"}  # structured fields: a task module defines them
+ACTIVATIONS = ("linear", "relu")
+HEAD_FORM = "dense:UNITS[:linear|relu] or dropout:RATE, separated by commas (e.g. dense:250:relu,dense:1)"
+
+
+def parse_head(text: str) -> tuple[Dense | Dropout, ...]:
+    """The head layers that ``text`` (``model.head``'s line form) names; a one-line error naming the layer
+    that is wrong and the form that works."""
+    if text.strip().lower() in ("none", ""):
+        return ()
+    layers: list[Dense | Dropout] = []
+    for k, item in enumerate(text.split(",")):
+        kind, *args = [part.strip() for part in item.strip().split(":")]
+        where = f"model.head layer {k} ({item.strip()!r})"
+        try:
+            if kind == "dense" and 1 <= len(args) <= 2:
+                units, activation = int(args[0]), (args[1] if len(args) == 2 else "linear")
+                if units < 1:
+                    raise UserError(f"{where}: a Dense layer needs at least 1 unit")
+                if activation not in ACTIVATIONS:
+                    raise UserError(f"{where}: unknown activation {activation!r}; use linear or relu")
+                layers.append(Dense(units, activation))
+            elif kind == "dropout" and len(args) == 1:
+                rate = float(args[0])
+                if not 0.0 <= rate < 1.0:
+                    raise UserError(f"{where}: a dropout rate lies in [0, 1)")
+                layers.append(Dropout(rate))
+            else:
+                raise UserError(f"{where}: unknown layer; give {HEAD_FORM}")
+        except ValueError:
+            raise UserError(f"{where}: not a number; give {HEAD_FORM}") from None
+    if not isinstance(layers[-1], Dense):
+        raise UserError(f"model.head={text!r}: the head must end with a Dense layer, the logits")
+    return tuple(layers)
+
+
+def head_text(head: Iterable[Dense | Dropout]) -> str:
+    """``head`` in ``model.head``'s line form (``none`` when empty): how a run record and its id name it."""
+    parts = [f"dense:{layer.units}:{layer.activation}" if isinstance(layer, Dense)
+             else f"dropout:{layer.rate}" for layer in head]
+    return ",".join(parts) or "none"
 
 
 def fields(group: str, task: Task | None = None) -> list[str]:
@@ -81,6 +126,8 @@ def _annotation(key: str, task: Task | None) -> Any:
 
 def parse_value(key: str, text: str, task: Task | None = None) -> Any:
     """``text`` as the type of field ``key`` (full name); a one-line error saying what would work."""
+    if key == "model.head":
+        return head_text(parse_head(text))  # checked now, kept in its line form (records, run ids)
     hint = _annotation(key, task)
     options = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) is typing.Literal:
@@ -144,7 +191,7 @@ def apply(scale: Scale, overrides: dict[str, Any], task: Task | None = None) -> 
     for key, value in overrides.items():
         group, name = resolve(key, task).split(".", 1)
         if group in by_group:
-            by_group[group][name] = value
+            by_group[group][name] = parse_head(value) if (group, name) == ("model", "head") else value
     shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
     if by_group["data"]:
         data = {**scale.data, **by_group["data"]}
@@ -164,6 +211,10 @@ def apply(scale: Scale, overrides: dict[str, Any], task: Task | None = None) -> 
     for name in ("hidden_size", "num_layers", "vocab_size"):
         if getattr(model, name) < 1:
             raise UserError(f"model.{name}={getattr(model, name)}: give a positive number")
+    if "head" in by_group["model"] and model.num_outputs != scale.model.num_outputs:
+        raise UserError(f"model.head={overrides['model.head']}: its logits are {model.num_outputs} wide; "
+                        f"this task's labels and loss ({model.loss}) need {scale.model.num_outputs}: end "
+                        f"the head with dense:{scale.model.num_outputs}")
     if recipe.batch_size < 1 or recipe.eval_batch_size < 1:
         raise UserError("recipe.batch_size and recipe.eval_batch_size must be positive")
     if recipe.epochs < 1:

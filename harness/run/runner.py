@@ -7,6 +7,7 @@ learning-rate schedule and the same evaluation; adapters only execute steps.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import sys
 import time
@@ -403,7 +404,7 @@ def _variant(changed: dict[str, Any]) -> str:
         return ""
     if list(shown) == ["model.cell"]:
         return f"-{shown['model.cell']}"
-    text = overrides.label(shown, "+").replace("/", "_")
+    text = re.sub(r"[^A-Za-z0-9_.=+-]", "_", overrides.label(shown, "+"))  # a head's ":" and "," too
     if len(text) > 60:
         import hashlib
 
