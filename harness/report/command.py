@@ -58,9 +58,14 @@ def write(runs: str, out: str, readme: str | None, bench: str | None = None,
     view, speed_source = overview.table(rep.records, speed.records if speed else [], backends.names(),
                                         include_smoke)
     walls = overview.wall_times(rep.records, backends.names(), include_smoke)
+    targets = overview.wall_times(rep.records, backends.names(), include_smoke, "time_to_target_s")
+    target_md = (f"### Time to target, minutes\n\n{targets.to_markdown(index=False)}\n\n"
+                 f"{overview.TARGET_NOTE}" if targets is not None else None)
 
     def markdown(image_dir: str | None) -> str:
         parts = [f"## Overview\n\n{overview.markdown(view, speed_source)}"]
+        if target_md:
+            parts.append(target_md)
         if walls is not None:
             parts.append(f"### Training wall time, minutes\n\n{walls.to_markdown(index=False)}\n\n"
                          f"{overview.WALL_NOTE}")
@@ -71,6 +76,8 @@ def write(runs: str, out: str, readme: str | None, bench: str | None = None,
 
     def short(rel: str) -> str:
         parts = [f"### Overview\n\n{overview.markdown(view, speed_source)}"]
+        if target_md:
+            parts.append(target_md)
         if speed is not None:
             parts.append(f"### Speed (bench)\n\n{speed.markdown(None, headline_only=True)}")
         link = f"{rel}/report.html" if rel else "report.html"
@@ -80,7 +87,7 @@ def write(runs: str, out: str, readme: str | None, bench: str | None = None,
 
     (out_dir / "report.md").write_text(markdown("") + "\n")
     (out_dir / "report.html").write_text(rep.html(speed.html() if speed else "",
-                                                  overview.html(view, speed_source, walls)))
+                                                  overview.html(view, speed_source, walls, targets)))
     if readme:
         rel = os.path.relpath(out_dir.resolve(), Path(readme).resolve().parent)
         report.update_readme(Path(readme), short(rel))

@@ -193,10 +193,12 @@ def table(recs: list[dict[str, Any]], bench_recs: list[dict[str, Any]], backends
     return pd.DataFrame(rows), _source(bench_recs, used)
 
 
-def wall_times(recs: list[dict[str, Any]], backends: list[str],
-                include_smoke: bool = False) -> pd.DataFrame | None:
-    """Training wall time of each configuration per backend, minutes: median [min-max] over seeds,
-    with the machine's load at the start (these runs may share the machine; their speed is the bench's)."""
+def wall_times(recs: list[dict[str, Any]], backends: list[str], include_smoke: bool = False,
+               timing: str = "wall_s") -> pd.DataFrame | None:
+    """A run timing (``timings.<timing>``) of each configuration per backend, minutes: median [min-max]
+    over seeds, with the machine's load at the start (these runs may share the machine; their speed is
+    the bench's). ``wall_s``: the whole run; ``time_to_target_s``: until the validation metric first
+    reached the task's target, ``not reached`` (k of n) where a seed never did."""
     confs = configs(recs, include_smoke)
     if not confs:
         return None
@@ -205,12 +207,15 @@ def wall_times(recs: list[dict[str, Any]], backends: list[str],
         row = {"task": f"{conf.task} / {conf.scale}"}
         for b in _columns(confs, backends):
             ok = [r for r in conf.cells[b].runs.values() if r["status"] == "ok"] if b in conf.cells else []
-            walls = [w / 60 for r in ok if isinstance(w := dig(r, "timings", "wall_s"), (int, float))]
+            times = [w / 60 for r in ok if isinstance(w := dig(r, "timings", timing), (int, float))]
             loads = [r["environment"]["load_average"][0] for r in ok if dig(r, "environment", "load_average")]
-            if not walls:
-                row[b] = NA
+            missed = len(ok) - len(times)
+            if not times:
+                row[b] = f"not reached (n={len(ok)})" if ok and timing != "wall_s" else NA
                 continue
-            row[b] = fmt_spread(statistics.spread(walls), 2) + (f" (load {max(loads):.1f})" if loads else "")
+            row[b] = (fmt_spread(statistics.spread(times), 2)
+                      + (f", not reached in {missed} of {len(ok)}" if missed else "")
+                      + (f" (load {max(loads):.1f})" if loads else ""))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -243,6 +248,12 @@ def markdown(frame: pd.DataFrame | None, source: str | None) -> str:
     return f"{frame.to_markdown(index=False)}\n\n{NOTE}{_where(source)}"
 
 
+TARGET_NOTE = (
+    "MLPerf's time to train: median [min-max] over seeds of the wall time from the run's start until its "
+    "validation metric (from the training split) first reached the task's target, with the highest "
+    "1-minute load average at the runs' start; `not reached` where no epoch reached it (the test metric "
+    "in the overview can still miss or meet it). The runs may share the machine: a guide to what reaching "
+    "the target costs, not a speed figure.")
 WALL_NOTE = (
     "Median [min-max] over seeds of each run's wall time (data, build, training, evaluation), with the "
     "highest 1-minute load average at the runs' start: these long runs may share the machine, so their "
@@ -257,11 +268,17 @@ def _prose(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html_lib.escape(text))
 
 
-def html(frame: pd.DataFrame | None, source: str | None, walls: pd.DataFrame | None = None) -> str:
+def html(frame: pd.DataFrame | None, source: str | None, walls: pd.DataFrame | None = None,
+         targets: pd.DataFrame | None = None) -> str:
     if frame is None:
         return "<p>No full-scale result records yet.</p>"
     out = (frame.to_html(index=False, escape=True, border=0, classes="runs overview", table_id="overview")
            + f"\n<p>{_prose(NOTE + _where(source))}</p>")
+    if targets is not None:
+        out += ("\n<h3>Time to target, minutes</h3>\n"
+                + targets.to_html(index=False, escape=True, border=0, classes="runs",
+                                  table_id="time-to-target")
+                + f"\n<p>{_prose(TARGET_NOTE)}</p>")
     if walls is not None:
         out += ("\n<h3>Training wall time, minutes</h3>\n"
                 + walls.to_html(index=False, escape=True, border=0, classes="runs", table_id="wall-times")

@@ -2,15 +2,17 @@
 
 ``throughput-<comparison>.png`` (comparisons of two rows or more): training and inference throughput per
 backend, bars at the median across repeats with min-max error bars. ``curves-<comparison>.png``: the
-validation metric per backend over epochs and over wall time (one line per repeat, one colour per backend).
+validation metric per backend over epochs and over wall time: the median across seeds with a min-max band,
+one colour per backend, runs started under load dashed and apart.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -56,22 +58,51 @@ def throughput(comp: Comparison, path: Path) -> Path:
     return path
 
 
+LOADED = 1.0  # a run started with more runnable processes than cores per core: its wall times wait
+
+
+def loaded(record: dict[str, Any]) -> bool:
+    """Whether a run started on a machine with more runnable processes than cores (1-minute load over
+    core count at least ``LOADED``): its wall times include waiting, so its curve is drawn apart."""
+    env = record.get("environment") or {}
+    load, cores = (env.get("load_average") or [0.0])[0], env.get("cpu_count") or 1
+    return load / cores >= LOADED
+
+
+def _by_epoch(runs: list[dict[str, Any]], key: str) -> tuple[list[int], np.ndarray]:
+    """Epochs every one of ``runs`` reached, and ``key`` at each: (runs, epochs), NaN where a run lacks it."""
+    tables = [{c.get("epoch"): c.get(key) for c in r.get("curves") or []} for r in runs]
+    epochs = sorted(set.intersection(*(set(t) for t in tables))) if tables else []
+    return epochs, np.array([[t[e] if t[e] is not None else np.nan for e in epochs] for t in tables], float)
+
+
 def curves(comp: Comparison, path: Path) -> Path:
+    """Validation metric over epochs and over wall time, per backend: the median across seeds with a
+    min-max band; runs started under load (``loaded``) as a dashed line of their own, since their wall
+    times include waiting."""
     metric = comp.metric or "metric"
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for i, row in enumerate(comp.sorted_rows()):
-        labelled = False
-        for record in row.runs:
-            points = [c for c in record.get("curves") or [] if c.get(f"val_{metric}") is not None]
-            if not points:
+        runs = [r for r in row.runs if any(c.get(f"val_{metric}") is not None for c in r.get("curves") or [])]
+        for busy in (False, True):
+            group = [r for r in runs if loaded(r) == busy]
+            if not group:
                 continue
-            y = [c[f"val_{metric}"] for c in points]
-            style = "-" if record["status"] == "ok" else ":"
-            note = "" if record["status"] == "ok" else f" ({record['status']})"
-            label = None if labelled else row.label + note
-            axes[0].plot([c.get("epoch") for c in points], y, style, marker="o", color=f"C{i}", label=label)
-            axes[1].plot([c.get("wall_s") for c in points], y, style, marker="o", color=f"C{i}")
-            labelled = True
+            epochs, values = _by_epoch(group, f"val_{metric}")
+            _, walls = _by_epoch(group, "wall_s")
+            if not epochs:
+                continue
+            mid, low, high = (np.nanmedian(values, 0), np.nanmin(values, 0), np.nanmax(values, 0))
+            failed = [r["status"] for r in group if r["status"] != "ok"]
+            label = (f"{row.label}{' (loaded)' if busy else ''}"
+                     + (f" n={len(group)}" if len(group) > 1 else "")
+                     + (f" ({', '.join(sorted(set(failed)))})" if failed else ""))
+            style = "--" if busy else "-"
+            for ax, x in ((axes[0], np.array(epochs, float)), (axes[1], np.nanmedian(walls, 0))):
+                ax.plot(x, mid, style, marker="o", ms=3, color=f"C{i}",
+                        label=label if ax is axes[0] else None)
+                if len(group) > 1:
+                    ax.fill_between(x, low, high, color=f"C{i}", alpha=0.15, lw=0)
     target = (comp.sample.get("config") or {}).get("target") or {}
     for ax, xlabel in zip(axes, ("epoch", "training wall time, s"), strict=True):
         if target.get("value") is not None:
@@ -80,8 +111,8 @@ def curves(comp: Comparison, path: Path) -> Path:
         ax.set_ylabel(f"validation {metric}")
         ax.grid(alpha=0.3)
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].set_title("over epochs (dashed: target)")
-    axes[1].set_title("over training wall time")
+    axes[0].set_title("median over seeds, band min-max (grey dashed: target)")
+    axes[1].set_title("over training wall time (median of the seeds' times)")
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(fontsize=8)
     fig.suptitle(comp.title, fontsize=9)
@@ -101,8 +132,6 @@ def draw(comp: Comparison, out: Path) -> list[Path]:
 def confusion(record: dict, path: Path) -> Path:
     """The run's test confusion matrix, rows normalised (true class -> share of predictions), with
     each class's accuracy in its row label."""
-    import numpy as np
-
     analysis = record["analysis"]
     classes, counts = analysis["classes"], np.asarray(analysis["confusion"], dtype=float)
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)

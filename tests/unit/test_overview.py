@@ -108,3 +108,41 @@ def test_report_puts_the_overview_first_and_the_readme_gets_overview_and_speed_o
     assert "Training samples/s" in section and "Inference samples/s" not in section  # the speed table
     assert "[results/report/report.html](results/report/report.html)" in section
     assert ".png" not in section and "### imdb / full, 10 epochs" not in section  # the rest: report.html
+
+
+def test_time_to_target_is_the_median_over_seeds_with_the_misses_counted(tmp_path):
+    runs = tmp_path / "runs"
+    for seed, ttt in enumerate([120.0, 60.0, None]):
+        write(runs, make_record(backend="torch", seed=seed, started=f"2026-01-0{seed + 1}",
+                                timings={"wall_s": 600.0, "time_to_target_s": ttt},
+                                environment__load_average=[1.5, 1.0, 1.0], **FULL))
+    write(runs, make_record(backend="keras", seed=0, timings={"wall_s": 300.0, "time_to_target_s": None},
+                            **FULL))
+    frame = overview.wall_times(records.load_all(runs), ["torch", "keras", "jax"], timing="time_to_target_s")
+    row = frame.iloc[0]
+    assert row["torch"] == "1.5 [1-2], not reached in 1 of 3 (load 1.5)"  # minutes: 2 and 1 of three seeds
+    assert row["keras"] == "not reached (n=1)"
+    assert row["jax"] == "n/a"  # never run
+    walls = overview.wall_times(records.load_all(runs), ["torch", "keras"])
+    assert walls.iloc[0]["torch"] == "10 (load 1.5)" and walls.iloc[0]["keras"] == "5"
+
+
+def test_the_readme_gets_the_time_to_target_table(tmp_path):
+    runs, readme = tmp_path / "runs", tmp_path / "README.md"
+    write(runs, make_record(backend="torch", timings={"wall_s": 600.0, "time_to_target_s": 90.0}, **FULL))
+    readme.write_text("# x\n\n<!-- results:start -->\nold\n<!-- results:end -->\n")
+    report_command.write(str(runs), str(tmp_path / "out"), str(readme), None)
+    text = readme.read_text()
+    assert "### Time to target, minutes" in text and re.search(r"\| imdb / full \|\s+1\.5 \|", text)
+    assert "MLPerf's time to train" in text
+
+
+def test_curves_take_the_median_of_the_seeds_epoch_by_epoch_and_keep_loaded_runs_apart():
+    from harness.report import plots
+
+    quiet = make_record(environment__load_average=[0.5, 0.5, 0.5], epochs=3)
+    busy = make_record(seed=1, environment__load_average=[3.0, 3.0, 3.0], epochs=2)
+    assert not plots.loaded(quiet) and plots.loaded(busy)  # 3 runnable processes on 2 cores
+    epochs, values = plots._by_epoch([quiet, busy], "val_accuracy")
+    assert epochs == [1, 2] and values.shape == (2, 2)  # the epochs both reached
+    assert values[0].tolist() == pytest.approx([0.7, 0.75])
