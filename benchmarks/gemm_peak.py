@@ -2,8 +2,9 @@
 
 ``python benchmarks/gemm_peak.py --device gpu|cpu --out peak.json``: square products of size ``--n``
 (8192 on a GPU, 2048 on a CPU), in every precision the device runs (GPU: fp32 with TF32 off, TF32, bf16,
-fp16, through PyTorch; CPU: fp32 through NumPy's BLAS, and PyTorch where installed), each the median
-of ``--repeats`` timed products after warm-ups, synchronised before every clock read. What a GEMM
+fp16, through PyTorch; CPU: fp32 through every library this Python has: run it with each backend's
+environment's Python, ``benchmarks/cpu_peak.sh`` does), each the median of ``--repeats`` timed products
+after warm-ups, synchronised before every clock read. What a GEMM
 reaches is what a recurrent step's matrix work could reach at best: a model's achieved FLOP/s over it
 says how much of the machine a framework uses.
 """
@@ -62,14 +63,52 @@ def torch_rates(device: str, n: int, repeats: int) -> tuple[dict[str, float], di
     return rates, info
 
 
-def numpy_rates(n: int, repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
-    """fp32 TFLOP/s through NumPy's BLAS."""
+def cpu_rates(n: int, repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """fp32 TFLOP/s on the CPU through every library this Python has (``fp32_<library>``): NumPy's BLAS,
+    PyTorch, XLA through JAX, TensorFlow, MXNet; each multiplies differently, so the machine's peak is
+    the best of them, not one framework's."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
-    seconds = _timed(lambda: a @ b, lambda: None, repeats)
-    return {"fp32": 2 * n**3 / seconds / 1e12}, {"numpy": np.__version__}
+    products: dict[str, Any] = {"numpy": (lambda: a @ b, lambda r: r, np.__version__)}
+    try:
+        import torch
+
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        products["torch"] = (lambda: ta @ tb, lambda r: r, torch.__version__)
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        ja, jb = jax.device_put(a), jax.device_put(b)
+        dot = jax.jit(lambda x, y: x @ y)
+        products["jax"] = (lambda: dot(ja, jb), lambda r: r.block_until_ready(), jax.__version__)
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        fa, fb = tf.constant(a), tf.constant(b)
+        products["tensorflow"] = (lambda: tf.linalg.matmul(fa, fb), lambda r: r.numpy(), tf.__version__)
+    except ImportError:
+        pass
+    try:
+        import mxnet as mx
+
+        ma, mb = mx.nd.array(a), mx.nd.array(b)
+        products["mxnet"] = (lambda: mx.nd.dot(ma, mb), lambda r: r.wait_to_read(), mx.__version__)
+    except ImportError:
+        pass
+    rates, info = {}, {}
+    for name, (product, ready, version) in products.items():
+        last: list[Any] = []
+        seconds = _timed(lambda p=product, box=last: box.append(p()),
+                         lambda box=last, done=ready: done(box[-1]) if box else None, repeats)
+        rates[f"fp32_{name}"] = 2 * n**3 / seconds / 1e12
+        info[name] = version
+    return rates, info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,18 +123,20 @@ def main(argv: list[str] | None = None) -> int:
                               "measured": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"),
                               "repeats": args.repeats, "host": platform.node(), "cpus": os.cpu_count(),
                               "tflops": {}, "by": {}}
-    try:
-        rates, info = torch_rates(args.device, n, args.repeats)
-        record["tflops"].update(rates)
-        record["by"]["torch"] = info
-    except ImportError:
-        if args.device == "gpu":
+    if args.device == "gpu":
+        try:
+            rates, info = torch_rates(args.device, n, args.repeats)
+        except ImportError:
             print("gemm_peak: --device gpu needs PyTorch with CUDA", file=sys.stderr)
             return 2
-    if args.device == "cpu":
-        rates, info = numpy_rates(n, args.repeats)
-        record["tflops"]["fp32_numpy"] = rates["fp32"]
-        record["by"]["numpy"] = info
+        record["tflops"].update(rates)
+        record["by"]["torch"] = info
+    else:
+        rates, info = cpu_rates(n, args.repeats)
+        record["tflops"].update(rates)
+        record["by"].update(info)
+        affinity = getattr(os, "sched_getaffinity", None)
+        record["threads"] = len(affinity(0)) if affinity else os.cpu_count()
     # what bench records are matched by (harness.bench.peak.device_key): the GPU's name, or the machine
     cpu = environment.cpu_model()
     record["key"] = (record["by"]["torch"]["device_name"] if args.device == "gpu"

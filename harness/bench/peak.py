@@ -74,17 +74,21 @@ def device_key(record: dict[str, Any]) -> str:
 
 
 def peak_for(peak_records: list[dict[str, Any]], key: str, precision: str) -> tuple[float, str] | None:
-    """(TFLOP/s, what measured it) of the newest peak record for ``key`` at ``precision``: the best of the
-    libraries that measured it (fp32 on a GPU: without TF32, which a framework's fp32 may use)."""
-    for peak in reversed(peak_records):
+    """(TFLOP/s, what measured it) for device ``key`` at ``precision``: each library's newest figure
+    (records oldest first; one record a library's Python, as each backend has its own environment), and
+    of those the best (fp32 on a GPU: without TF32, which a framework's fp32 may use)."""
+    rates: dict[str, tuple[float, int]] = {}
+    for peak in peak_records:
         if peak.get("key") != key:
             continue
-        rates = {name: rate for name, rate in (peak.get("tflops") or {}).items()
-                 if name == precision or name.startswith(f"{precision}_")}
-        if rates:
-            name = max(rates, key=rates.get)
-            return rates[name], f"{name} GEMM {peak.get('n')}x{peak.get('n')}"
-    return None
+        for name, rate in (peak.get("tflops") or {}).items():
+            if name == precision or name.startswith(f"{precision}_"):
+                rates[name] = (rate, peak.get("n"))
+    if not rates:
+        return None
+    name = max(rates, key=lambda k: rates[k][0])
+    rate, n = rates[name]
+    return rate, f"{name} GEMM {n}x{n}"
 
 
 def achieved(record: dict[str, Any]) -> float | None:
