@@ -45,7 +45,8 @@ def parse_variants(values: list[str] | None) -> list[tuple[str, list[str]]]:
     for value in values or []:
         name, sep, reqs = value.partition("=")
         name = name.strip()
-        if not sep or not NAME.match(name) or not reqs.split():
+        starts = all(r[0].isalnum() for r in reqs.split())  # `keras==3.14.1` alone: no name given
+        if not sep or not NAME.match(name) or not reqs.split() or not starts:
             raise UserError(f"--variant {value!r}: write NAME=REQUIREMENTS, e.g. --variant "
                             "old='keras==3.14.1' (a name of letters, digits, '.', '_' or '-'; several "
                             "requirements separated by spaces)")
