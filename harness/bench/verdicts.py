@@ -3,7 +3,8 @@
 
 Rows measured in the same bench are paired round by round (repeat ``r`` of one row against repeat ``r``
 of the other: the same minute of the machine). The pairs, per point and for training and inference:
-- every row against the point's fastest row (by median): the headline's ratio;
+- every row against the point's fastest row (by median): the headline's ratio (not in an A/B bench,
+  whose pairs are its own);
 - an adapter against its reference loop (``torch`` / ``torch-reference``);
 - A/B rows (``harness.bench.ab``): every variant against the first one named, the working tree against
   ``--against``'s commit, a calibration row against its plain row.
@@ -86,9 +87,10 @@ def comparisons(recs: list[dict[str, Any]]) -> list[Comparison]:
     for pid, rows in by_point.items():
         names = list(rows)
         described = {n: rows[n].get("ab") or {} for n in names}
+        ab_bench = any(d.get("versus") for d in described.values())  # its A/B pairs say it all
         for part in PARTS:
             medians = {n: m for n in names if (m := _median(rows[n], part))}
-            if len(medians) >= 2:
+            if len(medians) >= 2 and not ab_bench:
                 fastest = max(medians, key=lambda n: medians[n])
                 out += [Comparison(pid, part, n, fastest, "fastest", paired(rows[n], rows[fastest], part))
                         for n in names if n != fastest and n in medians]
