@@ -266,10 +266,11 @@ def run_tied(python: str, argv: list[str], out: IO[str], env: Mapping[str, str])
     return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(env), cwd=ROOT).returncode
 
 
-def start_piped(python: str, argv: list[str], env: Mapping[str, str], stderr: IO[str]) -> Process:
+def start_piped(python: str, argv: list[str], env: Mapping[str, str], stderr: IO[str],
+                cwd: Path = ROOT) -> Process:
     """``python -m harness argv`` talking JSON lines on stdin/stdout, in its own session (Ctrl-C reaches
     the parent alone, which then ends it)."""
-    return subprocess.Popen(harness_cmd(python, argv), cwd=ROOT, env=dict(env), stdin=subprocess.PIPE,
+    return subprocess.Popen(harness_cmd(python, argv), cwd=cwd, env=dict(env), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
 
 
@@ -295,6 +296,101 @@ def kill_group(pid: int) -> None:
 def _kill(proc: Process) -> None:
     kill_group(proc.pid)
     proc.wait()
+
+
+# -- A/B environments and trees (bench --variant, --against) -------------------------------------------
+ENVS = ROOT / ".cache" / "envs"  # one virtual environment per requirement set, built once
+TREES = ROOT / ".cache" / "trees"  # one git worktree per commit benched with --against
+ENV_FILE = "rnnbench-env.json"  # in each built environment: its requirements and the versions resolved
+_RESOLVED = ("import importlib.metadata as m, json, sys; print(json.dumps({'python': sys.version.split()[0], "
+             "'packages': {d.metadata['Name']: d.version for d in m.distributions()}}))")
+
+
+def _pip_error(done: subprocess.CompletedProcess) -> str:
+    """pip's first error line, shortened (its 'from versions' list can run to hundreds of names)."""
+    lines = [ln.strip() for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("ERROR:")] or lines[-1:] or ["no output"]
+    line = errors[0].removeprefix("ERROR: ")
+    return line.split(" (from versions:")[0][:300]
+
+
+def check_requirements(requirements: Sequence[str]) -> str | None:
+    """Whether pip can resolve ``requirements`` together for this Python (a dry run: nothing is
+    installed); None when it can, else pip's reason in one line."""
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
+                           "--quiet", "--disable-pip-version-check", *requirements],
+                          capture_output=True, text=True)
+    return None if done.returncode == 0 else _pip_error(done)
+
+
+def env_key(requirements: Sequence[str]) -> str:
+    """The folder name of a requirement set's environment: the same set (in any order) is one folder."""
+    import hashlib
+
+    text = "\n".join(sorted(r.strip() for r in requirements)) + f"\npython {sys.version_info[:2]}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def requirement_env(requirements: Sequence[str], say: Any = None) -> tuple[str, dict[str, Any]]:
+    """The interpreter of a virtual environment with exactly ``requirements`` installed (and what pip
+    resolved: ``{"python", "packages"}``), built once under ``ENVS`` and reused. Built in a temporary
+    folder and renamed into place only when complete: a failed build leaves nothing behind."""
+    import shutil as _shutil
+
+    folder = ENVS / env_key(requirements)
+    python = folder / "bin" / "python"
+    if (folder / ENV_FILE).exists() and python.exists():
+        return str(python), json.loads((folder / ENV_FILE).read_text())["resolved"]
+    if say:
+        say(f"rnnbench: building an environment for {' '.join(requirements)} in {folder} (once)")
+    tmp = folder.with_name(f"{folder.name}.building-{os.getpid()}")
+    _shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        steps = ([sys.executable, "-m", "venv", str(tmp)],
+                 [str(tmp / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                  "--disable-pip-version-check", *requirements])
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise UserError(f"could not build an environment for {' '.join(requirements)!r}: "
+                                f"{_pip_error(done)}; check the requirements (pip must resolve them "
+                                "together)")
+        found = subprocess.run([str(tmp / "bin" / "python"), "-c", _RESOLVED], capture_output=True, text=True)
+        resolved = json.loads(found.stdout) if found.returncode == 0 else {}
+        (tmp / ENV_FILE).write_text(json.dumps({"requirements": list(requirements), "resolved": resolved},
+                                               indent=1) + "\n")
+        _shutil.rmtree(folder, ignore_errors=True)  # a stale folder without its ENV_FILE
+        os.replace(tmp, folder)  # its interpreter finds its packages from pyvenv.cfg, wherever it is
+    except BaseException:
+        _shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return str(folder / "bin" / "python"), resolved
+
+
+def git_commit(ref: str) -> str | None:
+    """The full commit ``ref`` names in this repository, or None when it names none."""
+    try:
+        done = capture(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], 20, ROOT)
+    except CAPTURE_ERRORS:
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def git_tree(commit: str) -> Path:
+    """A detached git worktree of ``commit`` under ``TREES`` (made once, reused); a failed checkout
+    leaves no worktree behind."""
+    path = TREES / commit[:12]
+    if (path / "harness").is_dir():
+        return path
+    TREES.mkdir(parents=True, exist_ok=True)
+    done = capture(["git", "worktree", "add", "--detach", "--force", str(path), commit], 300, ROOT)
+    if done.returncode != 0:
+        capture(["git", "worktree", "remove", "--force", str(path)], 60, ROOT)
+        capture(["git", "worktree", "prune"], 60, ROOT)
+        why = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"--against: could not check out {commit[:12]} into {path} ({why}); check "
+                        "`git worktree list`")
+    return path
 
 
 # -- hidden worker commands: each parser beside the argv that runs it ----------------------------------
@@ -336,12 +432,16 @@ def bench_worker_argv(backend: str, device: str, precision: str, n_threads: int,
 
 
 def start_bench_worker(python: str, argv: list[str], n_threads: int, layout_env: Mapping[str, str],
-                       layout_var: str, stderr: IO[str]) -> Process:
+                       layout_var: str, stderr: IO[str], tree: str | None = None) -> Process:
     """A bench worker with ``n_threads`` threads and the process layout ``layout_env`` (empty: the
-    interpreter's own; ``layout_var`` is never inherited from this process)."""
+    interpreter's own; ``layout_var`` is never inherited from this process). ``tree``: another checkout
+    whose harness the worker runs (``bench --against``: first on its path, so it wins over an editable
+    install of this one), in that folder."""
     env = child_env({**thread_env(n_threads), "PYTHONUNBUFFERED": "1"}, pythonpath=False, drop=(layout_var,))
     env.update(layout_env)
-    return start_piped(python, argv, env, stderr)
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
+    return start_piped(python, argv, env, stderr, cwd=Path(tree) if tree else ROOT)
 
 
 def add_doctor_probe(sub: Any) -> None:

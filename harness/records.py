@@ -8,7 +8,8 @@ so records, manifests and baselines may share a folder. Schemas:
   ``error``, ``started``, ``config`` (model, recipe, data, options), ``metrics``, ``throughput``,
   ``timings``, ``curves``, ``memory``, ``environment``;
 - ``MATRIX``: a matrix's manifest; ``BENCH``: one bench point on one backend; ``BENCH_MANIFEST``: a bench's
-  options and plan; ``BASELINE``: stored throughput figures;
+  options and plan (and an A/B bench's rows and verdicts); ``BENCH_CALIBRATION``: what ``bench
+  --calibrate`` found the machine can detect; ``BASELINE``: stored throughput figures;
 - ``DOCTOR`` and its parts (``DOCTOR_ENVIRONMENT``, ``DOCTOR_PARITY``, ``DOCTOR_PROBE``, ``DOCTOR_SMOKE``):
   the GPU check's summary and step records.
 """
@@ -30,6 +31,7 @@ RUN = "rnnbench.run/1"
 MATRIX = "rnnbench.matrix/1"
 BENCH = "rnnbench.bench/1"
 BENCH_MANIFEST = "rnnbench.benchrun/1"
+BENCH_CALIBRATION = "rnnbench.benchcalibration/1"
 BASELINE = "rnnbench.baseline/1"
 DOCTOR = "rnnbench.doctor/1"
 DOCTOR_ENVIRONMENT = "rnnbench.doctor/1/environment"

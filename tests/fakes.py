@@ -170,7 +170,9 @@ def make_bench_record(point: str = "imdb-full", backend: str = "torch", *, train
                      "device": "cpu" if device_name == "cpu" else "gpu",
                      "precision": "fp32", "synchronised": True,
                      "interleaved": ["torch", "keras", "keras-jax", "keras-torch", "jax", "mxnet"]},
-        "repeats": [{"repeat": i, "load": {"busy": busy}} for i in range(5)],
+        "repeats": [{"repeat": i, "load": {"busy": busy}, "train_samples_per_s": t, "infer_samples_per_s": f}
+                    for i, (t, f) in enumerate(zip(figures(train)["values"], figures(infer)["values"],
+                                                   strict=True))],
         "train": {"samples_per_s": figures(train), "tokens_per_s": figures(train * 200)},
         "inference": {"samples_per_s": figures(infer), "tokens_per_s": figures(infer * 200)},
         "first_step_s": 0.3, "busy": busy,

@@ -7,14 +7,18 @@ backend, device kind, precision) the median, min, max and count across repeats (
 of each seed) of training and inference samples/s, and their relative noise.
 
 Noise of a figure: ``(max - min) / median`` across repeats; for a single run, the same over that run's
-own repeated measurements (its epochs for training, its evaluations for inference).
+own repeated measurements (its epochs for training, its evaluations for inference). Every repeat's value
+is kept (``values``): the test below needs them.
 
-Rule (``compare``): a figure regresses when ``new_median < base_median * (1 - tolerance)`` with
-``tolerance = max(threshold, base_noise, new_noise)``; ``--threshold`` defaults to 0.10 because single
-runs swing 5-10% on a shared CPU. So a slowdown is flagged only when it is larger than both the
-threshold and the spread measured on either side; more repeats give tighter spreads and catch smaller
-slowdowns. Figures are compared only on the machine the baseline was saved on: the latest runs (the
-machine of the most recent record) must have the baseline's fingerprint, else ``compare`` refuses.
+Test (``compare``): the baseline and the latest figures are separate runs, so nothing pairs them; the
+ratio new/base (of geometric means) gets Welch's t interval on the log figures over the repeats of each
+side (``harness.statistics.unpaired``), and the verdict of the bench's: ``same`` inside 1 +- ``--margin``,
+``SLOWER`` or ``faster`` when the interval excludes 1, else ``inconclusive``. Each row also says the
+smallest slowdown its data could detect (the interval's half-width as a fraction): with three repeats a
+side at 10% noise, about 15%; more repeats detect less. A side with a single figure (or a baseline saved
+before values were kept) has no interval: ``inconclusive``, and the row says why. Figures are compared
+only on the machine the baseline was saved on: the latest runs (the machine of the most recent record)
+must have the baseline's fingerprint, else ``compare`` refuses.
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ def _bench_figures(recs: list[dict[str, Any]], machine: str) -> dict[str, Any]:
             s = dig(r, part, "samples_per_s")
             if s and s.get("median"):
                 entry[name] = {"median": s["median"], "min": s["min"], "max": s["max"], "n": s["n"],
-                               "noise": s.get("spread") or 0.0}
+                               "noise": s.get("spread") or 0.0, "values": list(s.get("values") or [])}
         out[key] = entry
     return out
 
@@ -101,7 +105,7 @@ def figures(runs: str, machine: str | None = None) -> tuple[str, dict[str, Any],
             vals = [v for r in rs if isinstance(v := dig(r, "throughput", name), (int, float))]
             if vals:
                 single = dig(rs[0], "throughput", within) if len(vals) == 1 else None
-                entry[name] = {**statistics.spread(vals), "noise": _noise(vals, single)}
+                entry[name] = {**statistics.spread(vals), "noise": _noise(vals, single), "values": vals}
         out[key] = entry
     out.update(_bench_figures(benched, machine))
     sample = next((r for r in reversed(recs + benched) if dig(r, "environment", "machine") == machine), {})
@@ -137,25 +141,26 @@ def load(file: str) -> dict[str, Any]:
     return data
 
 
-def judge(base: dict[str, Any], new: dict[str, Any], threshold: float) -> tuple[float, float, str]:
-    """Ratio new/base, the tolerance and the verdict (``ok``, ``SLOWER``, ``faster``) of one figure."""
-    tol = max(threshold, base.get("noise", 0.0), new.get("noise", 0.0))
-    ratio = new["median"] / base["median"] if base["median"] else float("inf")
-    if new["median"] < base["median"] * (1 - tol):
-        return ratio, tol, "SLOWER"
-    if new["median"] > base["median"] * (1 + tol):
-        return ratio, tol, "faster"
-    return ratio, tol, "ok"
+def judge(base: dict[str, Any], new: dict[str, Any], margin: float) -> statistics.Unpaired | None:
+    """Welch's comparison of one figure's repeats, new against base (None without values on a side)."""
+    return statistics.unpaired(base.get("values") or [], new.get("values") or [], margin)
+
+
+def _why(b: dict[str, Any], n: dict[str, Any]) -> str:
+    if not b.get("values"):
+        return "baseline without repeat values: save it again"
+    if len(b["values"]) < 2 or len(n.get("values") or []) < 2:
+        return "one repeat on a side: no interval"
+    return ""
 
 
 def _fmt(s: dict[str, Any]) -> str:
     return f"{s['median']:,.0f} [{s['min']:,.0f}-{s['max']:,.0f}] n={s['n']}"
 
 
-def compare(file: str, runs: str, threshold: float) -> tuple[str, int]:
+def compare(file: str, runs: str, margin: float = statistics.MARGIN) -> tuple[str, int]:
     """A table of every figure against the baseline, and the exit status (1 when any is slower)."""
-    if not 0 <= threshold < 1:
-        raise UserError(f"--threshold {threshold}: give a fraction between 0 and 1 (0.10 is 10%)")
+    statistics.check_margin(margin)
     from harness.bench import driver as bench
 
     base = load(file)
@@ -172,7 +177,7 @@ def compare(file: str, runs: str, threshold: float) -> tuple[str, int]:
             "machines are not compared: save a baseline on this machine with `python -m harness baseline "
             "save`")
     _, _, new = figures(runs, machine)
-    rows, slower, noisy = [], 0, 0
+    rows, slower, blind = [], 0, 0
     for key in sorted(set(base["figures"]) | set(new)):
         for name in FIGURES:
             b, n = dig(base, "figures", key, name), dig(new, key, name)
@@ -182,16 +187,25 @@ def compare(file: str, runs: str, threshold: float) -> tuple[str, int]:
                 rows.append((key, name, _fmt(b) if b else "-", _fmt(n) if n else "-", "-", "-",
                              "new" if b is None else "missing"))
                 continue
-            ratio, tol, verdict = judge(b, n, threshold)
+            found = judge(b, n, margin)
+            if found is None or found.low is None:
+                ratio = n["median"] / b["median"] if b.get("median") else float("nan")
+                blind += 1
+                rows.append((key, name, _fmt(b), _fmt(n), f"{ratio:.3f}", "-",
+                             f"inconclusive ({_why(b, n)})"))
+                continue
+            verdict = "SLOWER" if found.verdict == "slower" else found.verdict
             slower += verdict == "SLOWER"
-            noisy += tol > NOISY
-            rows.append((key, name, _fmt(b), _fmt(n), f"{ratio:.3f}", f"{tol:.0%}", verdict))
+            blind += found.detectable is not None and found.detectable > NOISY
+            rows.append((key, name, _fmt(b), _fmt(n),
+                         f"{found.ratio:.3f} [{found.low:.3f}-{found.high:.3f}]",
+                         f"{found.detectable:.1%}" if found.detectable is not None else "-", verdict))
     table = tabulate(rows, headers=("task/scale/backend/device/precision", "figure", "baseline", "latest",
-                                    "ratio", "tolerance", "verdict"),
+                                    "ratio [95% interval]", "detectable slowdown", "verdict"),
                      tablefmt="simple_outline", disable_numparse=True)
-    verdict = (f"compare: {slower} figure(s) slower than the baseline beyond tolerance" if slower
-               else "compare: no throughput regression beyond tolerance")
-    if noisy:
-        verdict += (f"; {noisy} figure(s) too noisy to catch a {NOISY:.0%} slowdown (tolerance above it): "
-                    "use more --repeats on a quieter machine")
-    return f"{table}\n{verdict} (machine {machine}, baseline {file})", 1 if slower else 0
+    verdict = (f"compare: {slower} figure(s) slower than the baseline (95% Welch interval below 1)" if slower
+               else "compare: no figure shown slower than the baseline")
+    if blind:
+        verdict += (f"; {blind} figure(s) cannot detect a {NOISY:.0%} slowdown (too few or too noisy "
+                    "repeats): use more --repeats on a quieter machine")
+    return f"{table}\n{verdict} (machine {machine}, baseline {file}, margin {margin:g})", 1 if slower else 0

@@ -20,9 +20,10 @@ def add_parser(sub: Any) -> None:
     compare = sub.add_parser("compare", help="latest runs against a baseline; exit 1 on a slowdown")
     compare.add_argument("--baseline", required=True, help="a file written by `baseline save`")
     compare.add_argument("--runs", default="results/runs", help="folder of result records")
-    compare.add_argument("--threshold", type=float, default=0.10,
-                         help="smallest slowdown flagged, as a fraction (default 0.10); the measured "
-                              "noise raises it, see docs/comparing.md")
+    compare.add_argument("--margin", type=float, default=0.05,
+                         help="a ratio whose 95%% interval lies within 1 +- MARGIN is 'same' (default 0.05); "
+                              "a slowdown is flagged when the interval (Welch's t over the repeats of each "
+                              "side) lies below 1, see docs/comparing.md")
 
 
 def save(args: argparse.Namespace, argv: list[str]) -> int:
@@ -41,7 +42,7 @@ def compare(args: argparse.Namespace, argv: list[str]) -> int:
         return code
     from harness.baseline import baselines
 
-    text, code = baselines.compare(args.baseline, args.runs, args.threshold)
+    text, code = baselines.compare(args.baseline, args.runs, args.margin)
     print(text)
     return code
 

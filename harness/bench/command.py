@@ -44,6 +44,24 @@ def add_parser(sub: Any) -> None:
                        help="one worker per backend for every repeat (faster; default: a fresh worker per "
                             "repeat with a random process layout, see docs/bench.md)")
     bench.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    verdicts = bench.add_argument_group("verdicts and A/B (docs/bench.md, \"Verdicts\")")
+    verdicts.add_argument("--margin", type=float, default=0.05,
+                          help="a ratio whose 95%% interval lies within 1 +- MARGIN is 'same' (default 0.05)")
+    verdicts.add_argument("--variant", action="append", metavar="NAME=REQUIREMENTS",
+                          help="bench the one backend of --backends under this requirement set (pip "
+                               "requirements separated by spaces) in an environment of its own, built once; "
+                               "give two or more; each is judged against the first")
+    verdicts.add_argument("--against", metavar="GITREF",
+                          help="bench the backends from this checkout and from GITREF (a git worktree), "
+                               "interleaved; this checkout is judged against GITREF")
+    verdicts.add_argument("--max-rounds", type=int, default=30,
+                          help="an A/B bench (--variant, --against) adds rounds until every comparison is "
+                               "decided, or this many (default 30; at least 6)")
+    verdicts.add_argument("--calibrate", action="store_true",
+                          help="measure what this machine can detect: A/A rows and rows slowed by 5%% and "
+                               "10%% on purpose, --repeats rounds judged in blocks of --block")
+    verdicts.add_argument("--block", type=int, default=9,
+                          help="--calibrate: rounds per trial (default 9); --repeats should be a multiple")
     options.add_config(bench)
     launcher.add_bench_worker(sub)
 

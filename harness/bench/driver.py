@@ -28,7 +28,8 @@ from typing import Any, Protocol
 import backends
 import tasks
 from harness import launcher, records
-from harness.bench import layout, quiet
+from harness import statistics as st
+from harness.bench import ab, layout, quiet, verdicts
 from harness.bench import plan as bench_plan
 from harness.bench import reference as bench_reference
 from harness.bench.worker import REPLY
@@ -41,8 +42,11 @@ MANIFEST = "bench.json"
 SPREAD_OK = 0.10  # the protocol's promise on a quiet machine: (max - min) / median of the repeats
 # the options that define a bench: a resume must ask for the same ones
 PLAN_OPTIONS = ("tasks", "backends", "scale", "sweeps", "repeats", "steps", "min_time", "warmup", "threads",
-                "device", "precision", "flush_to_zero", "settings", "fresh_workers")
-OPTION_DEFAULTS = {"min_time": 0.0}  # what a manifest written before an option existed meant by it
+                "device", "precision", "flush_to_zero", "settings", "fresh_workers", "margin", "sequential",
+                "max_rounds", "calibrate", "block")
+# what a manifest written before an option existed meant by it
+OPTION_DEFAULTS = {"min_time": 0.0, "margin": st.MARGIN, "sequential": False, "max_rounds": st.MAX_ROUNDS,
+                   "calibrate": False, "block": 9}
 
 
 class WorkerDied(Exception):
@@ -61,8 +65,10 @@ class ProcessWorker:
     """A ``python -m harness bench-worker`` process in the backend's environment (harness.launcher)."""
 
     def __init__(self, backend: str, opts: dict[str, Any], log: Path, randomise_layout: bool = False) -> None:
+        row = (opts.get("rows") or {}).get(backend) or {}  # an A/B row: its backend, Python and tree
+        backend = row.get("backend", backend)
         info = backends.get(bench_reference.base(backend))  # a reference row runs in its backend's env
-        python = launcher.env_python(info)
+        python = row.get("python") or launcher.env_python(info)
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log
         self._log = open(log, "a")  # noqa: SIM115 - kept open for the worker's life
@@ -70,7 +76,8 @@ class ProcessWorker:
                                           opts["flush_to_zero"])
         # a fresh stack and heap placement for this worker (harness/bench/layout.py)
         pad = layout.environ() if randomise_layout else {}
-        self.proc = launcher.start_bench_worker(python, argv, opts["threads"], pad, layout.VAR, self._log)
+        self.proc = launcher.start_bench_worker(python, argv, opts["threads"], pad, layout.VAR, self._log,
+                                                tree=row.get("tree"))
         self.pid: int | None = self.proc.pid
         self._read()  # the ready line: the framework imported and the threads set
 
@@ -139,12 +146,37 @@ def new_record(bench_id: str, point: bench_plan.Point, backend: str, opts: dict[
         "error": None, "started": _now(), "finished": None,
         "protocol": {k: opts[k] for k in ("steps", "warmup", "repeats", "threads", "device", "precision")}
         | {"min_time_s": opts.get("min_time", 0.0)}
-        | {"interleaved": list(opts["backends"]), "synchronised": True,
-           "fresh_worker_per_repeat": bool(opts.get("fresh_workers"))},
+        | {"interleaved": list(opts["backends"]), "order": "ABBA", "synchronised": True,
+           "fresh_worker_per_repeat": bool(opts.get("fresh_workers")),
+           "verdicts": {"design": design(opts).to_dict(), "margin": opts.get("margin", st.MARGIN)}},
+        "ab": public_row((opts.get("rows") or {}).get(backend)),
         "repeats": [], "first_step_s": None, "first_predict_s": None, "build_s": None,
         "memory": {"peak_host_bytes": None, "peak_device_bytes": None},
         "environment": None, "load_before": load_before, "busy": bool(load_before.get("busy")),
     }
+
+
+def design(opts: dict[str, Any]) -> st.Design:
+    """The bench's verdict design: sequential looks for an A/B bench, else one look after the repeats."""
+    if opts.get("sequential"):
+        return st.sequential(st.MIN_ROUNDS, opts["max_rounds"])
+    return st.fixed(opts["repeats"])
+
+
+def rounds(opts: dict[str, Any]) -> int:
+    """The most rounds a point gets: ``--max-rounds`` in an A/B bench, else ``--repeats``."""
+    return opts["max_rounds"] if opts.get("sequential") else opts["repeats"]
+
+
+def order(names: list[str], repeat: int) -> list[str]:
+    """The rows' order in round ``repeat``: ABBA (forward in even rounds, reversed in odd ones), so no
+    row always runs first or last after a given other row."""
+    return list(names) if repeat % 2 == 0 else list(reversed(names))
+
+
+def public_row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a record keeps of an A/B row: all but this machine's interpreter path."""
+    return None if not row else {k: v for k, v in row.items() if k != "python"}
 
 
 BUILD_KEYS = ("build_s", "first_step_s", "first_predict_s")  # what a worker's build of a point times
@@ -166,6 +198,7 @@ def _add_repeat(record: dict[str, Any], result: dict[str, Any], load: dict[str, 
         "infer_steps": result.get("infer_steps", result.get("steps")),
         "last_loss": result.get("last_loss"), "load": load, "pid": result.get("pid"),
         "layout_pad": result.get("layout_pad"),
+        **({"calibration_idle": result["calibration_idle"]} if result.get("calibration_idle") else {}),
         **{key: result[key] for key in BUILD_KEYS if key in result},
     })
     record["memory"] = {"peak_host_bytes": result.get("peak_host_bytes"),
@@ -220,13 +253,50 @@ def prepare(opts: dict[str, Any], out: Path, resume: bool) -> tuple[Path, dict[s
                 "status": "running",
                 "options": {k: _option(opts, k) for k in PLAN_OPTIONS},
                 "points": [p.to_dict() for p in opts["points"]],
-                "finished": None}
+                "rows": {n: public_row(r) for n, r in (opts.get("rows") or {}).items()},
+                "design": design(opts).to_dict(), "verdicts": [], "finished": None}
     try:
         records.dump_atomic(folder / MANIFEST, manifest)
     except OSError as exc:
         raise UserError(f"--out {out}: cannot write there ({exc.strerror or exc}); give a writable "
                         "folder") from None
     return folder, manifest
+
+
+def _measure_one(rec: dict[str, Any], point: bench_plan.Point, repeat: int, backend: str,
+                 opts: dict[str, Any], workers: dict[str, Worker], make_worker: WorkerFactory, folder: Path,
+                 sampler: Callable[[list[int]], quiet.Sample], pids: Callable[[], list[int]], fresh: bool,
+                 bar: Any, say: Callable[[str], None]) -> None:
+    """One repeat of one row at one point: measured, added to its record, the record rewritten."""
+    request = {"op": "measure", "point": point.to_dict(), "repeat": repeat, "steps": opts["steps"],
+               "warmup": opts["warmup"], "min_time": opts.get("min_time", 0.0)}
+    idle = ((opts.get("rows") or {}).get(backend) or {}).get("idle")
+    if idle:  # a calibration row: the worker idles this fraction of every timed span
+        request["idle"] = idle
+    try:
+        if backend not in workers:
+            workers[backend] = make_worker(backend, folder)
+        s0 = sampler(pids())
+        reply = workers[backend].measure(request)
+        load = quiet.others(s0, sampler(pids()))
+        if fresh:  # the next repeat starts another worker, with another layout
+            workers.pop(backend).close()
+    except (WorkerDied, UserError) as exc:
+        worker = workers.pop(backend, None)
+        if worker is not None:
+            worker.close()
+        reply = {"ok": False, "error": str(exc)}
+    if reply.get("ok"):
+        _add_repeat(rec, reply["result"], load)
+        rate = rec["repeats"][-1]["train_samples_per_s"]
+        bar.set_postfix_str(f"{rate:,.0f} samples/s" + (" BUSY" if load["busy"] else ""))
+        if not opts.get("sequential") and len(rec["repeats"]) == opts["repeats"]:
+            rec["status"], rec["finished"] = "ok", _now()
+    else:
+        rec["status"], rec["error"], rec["finished"] = "failed", reply.get("error"), _now()
+        say(f"rnnbench: {point.id} on {backend} failed: {rec['error']}; the bench goes on")
+    records.dump_atomic(_record_path(folder, point.id, rec["backend"]), rec)
+    bar.update(1)
 
 
 def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: bool = False,
@@ -259,47 +329,46 @@ def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: boo
         say(f"rnnbench: the machine is busy: other processes use {load_before['others_cores']:.2f} cores "
             f"(load average {load_before['loadavg'][0]:.2f}{'; ' + who if who else ''}); figures will be "
             "marked busy: for figures to publish, bench on an otherwise idle machine")
-    todo = [(p, r, b) for p in points for r in range(opts["repeats"]) for b in names]
-    done = sum(1 for p, r, b in todo
-               if (rec := recs.get((p.id, b))) and (rec["status"] == "failed"
-                                                    or any(x["repeat"] == r for x in rec["repeats"])))
-    bar = tqdm(total=len(todo), initial=done, desc="bench", unit="repeat", disable=not progress,
-               dynamic_ncols=True, file=sys.stderr)
+    total = rounds(opts)
+    seq = design(opts) if opts.get("sequential") else None
+
+    def measured(rec: dict[str, Any] | None, repeat: int) -> bool:
+        return bool(rec) and (rec["status"] == "failed" or any(x["repeat"] == repeat for x in rec["repeats"]))
+
+    def stopped(point: bench_plan.Point, repeat: int) -> bool:
+        """A sequential bench stops a point at a look where every A/B comparison is decided."""
+        if seq is None or not seq.is_look(repeat):
+            return False
+        point_recs = [r for b in names if (r := recs.get((point.id, b)))]
+        return not verdicts.undecided(point_recs)
+
+    done = sum(1 for p in points for r in range(total) for b in names if measured(recs.get((p.id, b)), r))
+    bar = tqdm(total=len(points) * total * len(names), initial=done, desc="bench", unit="repeat",
+               disable=not progress, dynamic_ncols=True, file=sys.stderr)
     try:
-        for point, repeat, backend in todo:
-            key = (point.id, backend)
-            rec = recs.get(key)
-            if rec is None:
-                rec = recs[key] = new_record(folder.name, point, backend, opts, load_before)
-            if rec["status"] == "failed" or any(x["repeat"] == repeat for x in rec["repeats"]):
-                continue
-            bar.set_description(f"{point.id} {backend} r{repeat + 1}")
-            try:
-                if backend not in workers:
-                    workers[backend] = make_worker(backend, folder)
-                s0 = sampler(pids())
-                reply = workers[backend].measure({"op": "measure", "point": point.to_dict(), "repeat": repeat,
-                                                  "steps": opts["steps"], "warmup": opts["warmup"],
-                                                  "min_time": opts.get("min_time", 0.0)})
-                load = quiet.others(s0, sampler(pids()))
-                if fresh:  # the next repeat starts another worker, with another layout
-                    workers.pop(backend).close()
-            except (WorkerDied, UserError) as exc:
-                worker = workers.pop(backend, None)
-                if worker is not None:
-                    worker.close()
-                reply = {"ok": False, "error": str(exc)}
-            if reply.get("ok"):
-                _add_repeat(rec, reply["result"], load)
-                rate = rec["repeats"][-1]["train_samples_per_s"]
-                bar.set_postfix_str(f"{rate:,.0f} samples/s" + (" BUSY" if load["busy"] else ""))
-                if len(rec["repeats"]) == opts["repeats"]:
-                    rec["status"], rec["finished"] = "ok", _now()
-            else:
-                rec["status"], rec["error"], rec["finished"] = "failed", reply.get("error"), _now()
-                say(f"rnnbench: {point.id} on {backend} failed: {rec['error']}; the bench goes on")
-            records.dump_atomic(_record_path(folder, point.id, backend), rec)
-            bar.update(1)
+        for point in points:
+            for repeat in range(total):
+                if stopped(point, repeat):
+                    say(f"rnnbench: {point.id}: every comparison decided after {repeat} rounds")
+                    bar.update(len(names) * (total - repeat))
+                    break
+                for backend in order(names, repeat):
+                    key = (point.id, backend)
+                    rec = recs.get(key)
+                    if rec is None:
+                        rec = recs[key] = new_record(folder.name, point, backend, opts, load_before)
+                    if measured(rec, repeat):
+                        continue
+                    bar.set_description(f"{point.id} {backend} r{repeat + 1}")
+                    _measure_one(rec, point, repeat, backend, opts, workers, make_worker, folder, sampler,
+                                 pids, fresh, bar, say)
+            for backend in names:  # the point is finished: every row that measured is ok
+                rec = recs.get((point.id, backend))
+                if rec is not None and rec["status"] == "partial" and rec["repeats"]:
+                    rec["status"], rec["finished"] = "ok", rec["finished"] or _now()
+                    records.dump_atomic(_record_path(folder, point.id, backend), rec)
+        manifest["verdicts"] = [c.to_dict() for c in verdicts.comparisons(list(recs.values()))
+                                if c.kind == "ab"]
         manifest.update(status="finished", finished=_now())
         records.dump_atomic(folder / MANIFEST, manifest)
     finally:
@@ -342,6 +411,22 @@ def table(recs: list[dict[str, Any]]) -> str:
                     tablefmt="simple_outline", disable_numparse=True)
 
 
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _resumed_rows(out: str) -> dict[str, dict[str, Any]]:
+    """An A/B bench's rows from the unfinished bench a ``--resume`` continues (environments reused)."""
+    folder = find_resumable(Path(out))
+    if folder is None:
+        raise UserError(f"--resume: no unfinished bench under {out}; start one without --resume")
+    rows = json.loads((folder / MANIFEST).read_text()).get("rows") or {}
+    for row in rows.values():
+        if row.get("requirements"):
+            row["python"] = launcher.requirement_env(row["requirements"], _say)[0]
+    return rows
+
+
 def main(args: Any) -> int:
     """The ``bench`` command (core environment: NumPy for the tasks, psutil for the quiet check)."""
     task_names = parse_names(args.tasks or "imdb", tasks.all_names(), "task")
@@ -363,11 +448,42 @@ def main(args: Any) -> int:
     axes = bench_plan.parse_sweeps(args.sweep)
     settings = list(getattr(args, "settings", None) or [])
     points = bench_plan.plan(task_names, args.scale, axes, settings)
+    margin = st.check_margin(getattr(args, "margin", st.MARGIN))
+    variants_given = ab.parse_variants(getattr(args, "variant", None))
+    against, calibrate = getattr(args, "against", None), bool(getattr(args, "calibrate", False))
+    modes = [m for m, on in (("--variant", variants_given), ("--against", against),
+                             ("--calibrate", calibrate)) if on]
+    if len(modes) > 1:
+        raise UserError(f"{' and '.join(modes)} cannot be combined; give one A/B kind per bench")
+    max_rounds = getattr(args, "max_rounds", st.MAX_ROUNDS)
+    if (variants_given or against) and max_rounds < st.MIN_ROUNDS:
+        raise UserError(f"--max-rounds {max_rounds}: give at least {st.MIN_ROUNDS} (a paired comparison "
+                        f"needs {st.MIN_ROUNDS} rounds or more)")
+    block = getattr(args, "block", 9)
+    if calibrate and not (st.MIN_ROUNDS <= block <= args.repeats):
+        raise UserError(f"--block {block}: give {st.MIN_ROUNDS} to --repeats ({args.repeats}) rounds per "
+                        f"trial, e.g. --repeats 90 --block 9")
+    if modes and (getattr(args, "references", False) or any(bench_reference.is_reference(b)
+                                                             for b in backend_names)):
+        raise UserError(f"{modes[0]} compares a backend with itself; leave out the reference rows")
+    rows: dict[str, dict[str, Any]] = {}
+    if args.resume and modes:
+        rows = _resumed_rows(args.out)
+    elif variants_given:
+        rows = ab.variant_rows(backend_names, variants_given, _say)
+    elif against:
+        rows = ab.against_rows(backend_names, against, _say)
+    elif calibrate:
+        rows = ab.calibration_rows(backend_names)
+    if rows:
+        backend_names = list(rows)
     opts = {"tasks": task_names, "backends": backend_names, "scale": args.scale, "settings": settings or None,
             "sweeps": [[k, v] for k, v in axes], "repeats": args.repeats, "steps": args.steps,
             "min_time": min_time, "warmup": args.warmup, "threads": n_threads, "device": args.device,
             "precision": args.precision,
-            "flush_to_zero": args.flush_to_zero, "fresh_workers": args.fresh_workers, "points": points}
+            "flush_to_zero": args.flush_to_zero, "fresh_workers": args.fresh_workers, "points": points,
+            "margin": margin, "sequential": bool(variants_given or against), "max_rounds": max_rounds,
+            "rows": rows, "calibrate": calibrate, "block": block}
     out = outdir.check_writable(args.out)
     print(f"rnnbench bench: {len(points)} point(s) x {len(backend_names)} backend(s) x {args.repeats} "
           f"repeats, {args.steps} timed steps{f' or more, {min_time:g} s at least,' if min_time else ''} "
@@ -386,6 +502,11 @@ def main(args: Any) -> int:
 
     folder, recs = run(opts, out, make, resume=args.resume, progress=args.progress)
     print(table(recs))
+    judged = verdicts.table(recs)
+    if judged:
+        print("Verdicts (ratio of samples/s, A over B, geometric mean of the per-round ratios; 'same': the "
+              f"interval lies within 1 +- {margin:g}):")
+        print(judged)
     busy = sum(1 for r in recs if r.get("busy"))
     wide = [f"{r['point']['id']} {r['backend']}" for r in recs
             if (r.get("train") or {}).get("samples_per_s", {}).get("spread") is not None
@@ -398,5 +519,17 @@ def main(args: Any) -> int:
         named = ", ".join(wide[:6]) + (f" and {len(wide) - 6} more" if len(wide) > 6 else "")
         lines.append(f"bench: training spread ((max - min) / median) above {SPREAD_OK:.0%} for {named}: "
                      "repeat on a quieter machine or with a longer --min-time")
+    open_ab = [c for c in verdicts.comparisons(recs) if c.kind == "ab" and
+               (c.paired is None or c.paired.verdict == "inconclusive")]
+    if open_ab:
+        lines.append("bench: inconclusive after the rounds measured: " + "; ".join(
+            f"{c.point} {c.part} {c.a} / {c.b}" + (f" ({c.paired.note()})" if c.paired else "")
+            for c in open_ab))
+    if calibrate:
+        from harness.bench import calibration
+
+        found = calibration.summarise(recs, block, margin)
+        records.dump_atomic(folder / calibration.FILE, found)
+        lines += [f"calibration: {s}" for s in found["sentences"]]
     print("\n".join(lines))
     return 0 if all(r["status"] == "ok" for r in recs) else 1

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.bench import driver as bench
-from harness.bench import peak
+from harness.bench import peak, verdicts
 from harness.bench import reference as bench_reference
 
 NA = "n/a"
@@ -98,7 +98,10 @@ def _shape(r: dict[str, Any]) -> str:
             f"{p.get('num_layers', 1)}x{p.get('cell')} {p.get('hidden_size')}, {p.get('optimizer')}")
 
 
-def _cell(r: dict[str, Any] | None, part: str, best: float | None) -> str:
+def _cell(r: dict[str, Any] | None, part: str, best: float | None,
+          fastest: dict[str, Any] | None = None) -> str:
+    """samples/s median [min-max], the ratio to the row's fastest and, when both were measured in one
+    interleaved bench, the ratio's paired 95% interval and verdict (harness.bench.verdicts)."""
     if r is None:
         return NA
     if r.get("status") == "failed":
@@ -107,6 +110,10 @@ def _cell(r: dict[str, Any] | None, part: str, best: float | None) -> str:
     if not s.get("median"):
         return NA
     ratio = f" {s['median'] / best:.2f}x" if best else ""
+    if best and fastest is not None and fastest is not r and fastest.get("bench_id") == r.get("bench_id"):
+        found = verdicts.paired(r, fastest, part)
+        if found is not None:
+            ratio = f" {found.interval()} {found.verdict}"
     return f"{s['median']:,.0f} [{s['min']:,.0f}-{s['max']:,.0f}]{ratio}{BUSY if r.get('busy') else ''}"
 
 
@@ -131,10 +138,11 @@ def headline(group: Group, part: str = "train") -> pd.DataFrame | None:
     rows = []
     for pid in points:
         cells = {b: chosen.get((pid, b)) for b in names}
-        rates = [m for r in cells.values() if r and r.get("status") == "ok" and (m := _median(r, part))]
-        best = max(rates) if rates else None
+        rates = {b: m for b, r in cells.items() if r and r.get("status") == "ok" and (m := _median(r, part))}
+        best = max(rates.values()) if rates else None
+        top = cells[max(rates, key=lambda b: rates[b])] if rates else None
         sample = next(r for r in cells.values() if r)
-        rows.append({"task shape": _shape(sample), **{b: _cell(cells[b], part, best) for b in names}})
+        rows.append({"task shape": _shape(sample), **{b: _cell(cells[b], part, best, top) for b in names}})
     return pd.DataFrame(rows)
 
 
@@ -164,10 +172,14 @@ def fractions(group: Group, peak_records: list[dict[str, Any]]) -> tuple[pd.Data
 
 
 def _ratio(adapter: dict[str, Any], ref: dict[str, Any], part: str) -> str:
+    """adapter / reference: the paired ratio with its 95% interval and verdict (both rows are of one
+    bench), or the ratio of medians where the records have no per-round figures."""
     a, r = _median(adapter, part), _median(ref, part)
     if not a or not r:
         return NA
-    return f"{a / r:.2f}x{BUSY if adapter.get('busy') or ref.get('busy') else ''}"
+    found = verdicts.paired(adapter, ref, part)
+    shown = f"{found.interval()} {found.verdict}" if found else f"{a / r:.2f}x"
+    return f"{shown}{BUSY if adapter.get('busy') or ref.get('busy') else ''}"
 
 
 def ratios(group: Group) -> pd.DataFrame | None:
@@ -306,8 +318,7 @@ class Speed:
         for group, (train, infer), images, versus, (of_peak, peak_rate) in rows:
             parts.append(f"{'####' if headline_only else '###'} Speed on {group.title}")
             if train is not None:
-                parts.append("Training samples/s, median [min-max] of the interleaved repeats, and the ratio "
-                             f"to the row's fastest backend:\n\n{train.to_markdown(index=False)}")
+                parts.append(f"{HEADLINE_NOTE}\n\n{train.to_markdown(index=False)}")
             if of_peak is not None:
                 parts.append(f"{self._fraction_text(peak_rate)}\n\n{of_peak.to_markdown(index=False)}")
             if headline_only:
@@ -336,8 +347,7 @@ class Speed:
             body.append(f"<h3>Speed on {html.escape(group.title)}</h3>")
             for frame, what in ((train, "Training"), (infer, "Inference")):
                 if frame is not None:
-                    body.append(f"<p>{what} samples/s, median [min-max] of the interleaved repeats, ratio "
-                                "to the row's fastest backend</p>")
+                    body.append(f"<p>{what} samples/s: {html.escape(HEADLINE_NOTE.split(': ', 1)[1])}</p>")
                     body.append(frame.to_html(index=False, escape=True, border=0, classes="runs speed"))
             if of_peak is not None:
                 body.append(f"<p>{html.escape(self._fraction_text(peak_rate))}</p>")
@@ -352,9 +362,15 @@ class Speed:
         return "\n".join(body)
 
 
+HEADLINE_NOTE = (
+    "Training samples/s: median [min-max] of the interleaved repeats, and the ratio to the row's fastest "
+    "backend; where both were measured in one bench, the ratio is the geometric mean of the per-round "
+    "ratios with its 95% interval and verdict (same: within the bench's margin, 5% by default; slower; "
+    "inconclusive: the interval reaches both; docs/bench.md, \"Verdicts\")")
 REFERENCE_NOTE = (
-    "Adapter / reference: each backend's samples/s (median) over its framework's hand-written loop "
-    "(`<backend>-reference`, benchmarks/reference/), both from the same bench:")
+    "Adapter / reference: each backend's samples/s over its framework's hand-written loop "
+    "(`<backend>-reference`, benchmarks/reference/), both from the same bench, paired round by round: "
+    "ratio [95% interval] and verdict (faster: the adapter beats its reference):")
 NOTES = (
     "Speed figures come from `python -m harness bench`: synthetic batches of each task's real shapes, "
     "warm-up (and the first step, with any compilation) apart, every clock read after the backend "

@@ -114,11 +114,12 @@ class Measurer:
 
     def __init__(self, backend: str, device: str = "auto", precision: str = "fp32", threads_: int = 1,
                  factory: Callable[[], Adapter] | None = None,
-                 clock: Callable[[], float] = time.perf_counter, flush_to_zero: bool = True) -> None:
+                 clock: Callable[[], float] = time.perf_counter, flush_to_zero: bool = True,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.backend, self.device, self.precision, self.threads = backend, device, precision, threads_
         ftz.set_flush_to_zero(flush_to_zero)  # before the framework starts its threads: they inherit it
         self.factory = factory or (lambda: _create(backend, device, precision))
-        self.clock = clock
+        self.clock, self.sleep = clock, sleep
         self.point_id: str | None = None
         self.adapter: Adapter | None = None
 
@@ -148,8 +149,10 @@ class Measurer:
                 "first_predict_s": first_infer.seconds}
 
     def measure(self, point: bench_plan.Point, repeat: int, steps: int, warmup: int,
-                min_time: float = 0.0) -> dict[str, Any]:
-        """One repeat of one point: training and inference throughput, and what ran."""
+                min_time: float = 0.0, idle: float = 0.0) -> dict[str, Any]:
+        """One repeat of one point: training and inference throughput, and what ran. ``idle`` (only
+        ``bench --calibrate``'s slowed rows): after the steps of every timed span, sleep so that the idle
+        time is that fraction of the span, a known slowdown for the verdicts to find."""
         first: dict[str, Any] = {}
         if point.id != self.point_id or self.adapter is None:
             first = self._build(point)
@@ -161,13 +164,26 @@ class Measurer:
         pool, infer_pool = self.train_batches, self.infer_batches
         losses: list[float] = []
 
-        def train(k: int, at: int = 0) -> None:
+        def slowed(work: Callable[[int, int], None]) -> Callable[[int, int], None]:
+            if not idle:
+                return work
+
+            def run(k: int, at: int = 0) -> None:
+                start = self.clock()
+                work(k, at)
+                adapter.synchronize()
+                self.sleep((self.clock() - start) * idle / (1 - idle))
+            return run
+
+        def work_train(k: int, at: int = 0) -> None:
             nonlocal losses
             losses = adapter.losses([adapter.train_step(*pool[i % POOL]) for i in range(at, at + k)])
 
-        def infer(k: int, at: int = 0) -> None:
+        def work_infer(k: int, at: int = 0) -> None:
             for i in range(at, at + k):
                 adapter.predict(infer_pool[i % POOL])
+
+        train, infer = slowed(work_train), slowed(work_infer)
 
         def stopwatch() -> Stopwatch:
             return Stopwatch(adapter, self.clock)
@@ -195,7 +211,7 @@ class Measurer:
             "peak_device_bytes": adapter.peak_device_memory(),
             "backend": adapter.describe(), "threads": threads.describe(),
             "flush_to_zero": ftz.enabled(), "denormals_flushed": ftz.flushes(), "pid": os.getpid(),
-            "layout_pad": layout.pad(),
+            "layout_pad": layout.pad(), **({"calibration_idle": idle} if idle else {}),
         }
 
 
@@ -226,7 +242,8 @@ def handle(measurer: Measurer, request: dict[str, Any]) -> dict[str, Any]:
     (recorded as failed by the driver, which goes on)."""
     try:
         result = measurer.measure(bench_plan.Point.from_dict(request["point"]), request["repeat"],
-                                  request["steps"], request["warmup"], request.get("min_time", 0.0))
+                                  request["steps"], request["warmup"], request.get("min_time", 0.0),
+                                  request.get("idle", 0.0))
         return {"ok": True, "result": result}
     except Exception as exc:
         measurer.adapter, measurer.point_id = None, None

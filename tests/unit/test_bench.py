@@ -105,12 +105,13 @@ def run(tmp_path, events, opts=None, **kwargs):
                      progress=False, say=kwargs.pop("say", None), **kwargs)
 
 
-def test_repeats_are_interleaved_across_backends(scripted, tmp_path):
+def test_repeats_are_interleaved_across_backends_in_abba_order(scripted, tmp_path):
     events: list = []
     run(tmp_path, events, options(sweeps=[["model.hidden_size", [2, 4]]]))
     order = [e[1:] for e in events if e[0] == "measure"]
+    # forward in even rounds, backward in odd ones: no backend always follows the same other one
     expected = [(b, p, r) for p in ("synthetic-smoke+hidden_size=2", "synthetic-smoke+hidden_size=4")
-                for r in range(3) for b in ("a", "b", "c")]
+                for r in range(3) for b in (("a", "b", "c") if r % 2 == 0 else ("c", "b", "a"))]
     assert order == expected
 
 
@@ -184,7 +185,8 @@ def test_interrupted_bench_keeps_finished_repeats_and_resume_runs_each_once(scri
         run(tmp_path, events, make=in_process(events, interrupt_after=4))
     folder = next(tmp_path.glob("bench-*"))
     kept = json.loads((folder / "synthetic-smoke--a.json").read_text())
-    assert kept["status"] == "partial" and [r["repeat"] for r in kept["repeats"]] == [0, 1]
+    # four measurements in ABBA order: a b c of round 0, then c of round 1
+    assert kept["status"] == "partial" and [r["repeat"] for r in kept["repeats"]] == [0]
     first = kept["repeats"][0]["train_samples_per_s"]
     events2: list = []
     folder2, recs = run(tmp_path, events2, resume=True)
@@ -325,7 +327,7 @@ def test_fresh_workers_start_one_worker_per_repeat_and_keep_each_builds_timings(
         return inner(backend, folder)
 
     _, recs = run(tmp_path, events, options(backends=["a", "b"], repeats=3, fresh_workers=True), make=make)
-    assert made == ["a", "b"] * 3  # a new worker (a new process layout) for every repeat
+    assert made == ["a", "b", "b", "a", "a", "b"]  # a new worker (a new process layout) every repeat
     rec = recs[0]
     assert rec["protocol"]["fresh_worker_per_repeat"] is True and rec["train"]["samples_per_s"]["n"] == 3
     assert [r["first_step_s"] for r in rec["repeats"]] == [STEP_S] * 3  # every repeat built its model
@@ -353,7 +355,8 @@ def test_a_process_worker_gets_a_random_layout_padding_in_its_environment(script
             seen.append(env)
             self.pid, self.stdout = 1, iter([bench_worker.REPLY + json.dumps({"ok": True, "ready": True})])
 
-    monkeypatch.setattr(launcher, "start_piped", lambda python, argv, env, stderr: FakeProcess(argv, env))
+    monkeypatch.setattr(launcher, "start_piped",
+                        lambda python, argv, env, stderr, **kw: FakeProcess(argv, env))
     monkeypatch.setattr(launcher, "env_python", lambda info: "python")
     monkeypatch.setenv(layout.VAR, "inherited")
     opts = options(threads=2)

@@ -207,12 +207,12 @@ def test_the_report_gives_adapter_over_reference_from_one_bench_and_machine(tmp_
     rows = {(r["point"], r["backend"]): r for r in table.to_dict("records")}
     assert set(rows) == {("imdb-full", "torch"), ("imdb-full", "jax"), ("ptb-full", "torch")}
     torch_row = rows[("imdb-full", "torch")]
-    assert torch_row["train adapter/reference"] == "0.80x"
-    assert torch_row["inference adapter/reference"] == "2.00x"
+    assert torch_row["train adapter/reference"] == "0.80x [0.80-0.80] slower"
+    assert torch_row["inference adapter/reference"] == "2.00x [2.00-2.00] faster"
     assert torch_row["bench"] == "bench-20260101T000000"
-    assert rows[("imdb-full", "jax")]["train adapter/reference"] == "0.80x (busy)"
-    assert rows[("ptb-full", "torch")]["train adapter/reference"] == "0.50x"
-    assert speed.ratios[1].iloc[0]["train adapter/reference"] == "0.50x"
+    assert rows[("imdb-full", "jax")]["train adapter/reference"] == "0.80x [0.80-0.80] slower (busy)"
+    assert rows[("ptb-full", "torch")]["train adapter/reference"] == "0.50x [0.50-0.50] slower"
+    assert speed.ratios[1].iloc[0]["train adapter/reference"] == "0.50x [0.50-0.50] slower"
     md = speed.markdown(None)
     assert "Adapter / reference" in md and re.search(r"\| imdb-full +\| torch +\| 0.80x", md)
     assert "torch-reference" in speed.tables[0][0].columns  # the headline has the reference columns too
