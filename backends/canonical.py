@@ -10,6 +10,7 @@ name                                   shape               meaning
 ``rnn{l}/recurrent_kernel``            (H, G*H)            hidden-to-hidden
 ``rnn{l}/bias``                        (G*H,)              input-side bias (the only bias of rnn/lstm)
 ``rnn{l}/recurrent_bias``              (G*H,)              GRU only: bias inside the reset product
+``rnn{l}/lambda``                      (H,)                rglru only: Lambda, a = sigmoid(Lambda)
 ``dec{l}/...``                         as ``rnn{l}/...``   decoder layers (``decoder_steps > 0``); dec0
                                                            reads the encoder's repeated last output (H)
 ``dense{k}/kernel``                    (in, out)           k-th Dense layer of the head
@@ -24,6 +25,12 @@ are loaded as (bias, 0) and the second is frozen at 0: both would get the same g
 both would move their sum at twice the learning rate of the one-bias model (Keras', the seeds'). The
 parity check caught exactly that.
 
+The scan cells (``tasks.spec.SCAN_CELLS``) have no ``recurrent_kernel``: their gates read the input only.
+Blocks: mingru 2 (z, h~), minlstm 3 (f, i, h~), rglru 3 (r, i, u) plus ``lambda``; equations in
+``tasks.spec.ModelSpec``. Their kernel and bias follow the spec's ``init`` scheme (one bias, so "torch" draws
+it once); ``lambda`` always takes Griffin's initialisation, ``a**c`` uniform in [0.9, 0.999] (slow decay:
+the memory the cell is built for), whatever the scheme.
+
 Drawing the initial weights here, once, means every backend starts from the same distribution, and
 from the very same values for the same seed.
 """
@@ -32,9 +39,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.spec import Dense, ModelSpec
+from tasks.spec import RGLRU_C, SCAN_CELLS, Dense, ModelSpec
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4, "spiking-lstm": 4}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4, "spiking-lstm": 4, "mingru": 2, "minlstm": 3, "rglru": 3}
+RGLRU_DECAY = (0.9, 0.999)  # Griffin: Lambda initialised so that a**c is uniform in this range
 
 
 def recurrent_layers(spec: ModelSpec) -> list[tuple[str, int]]:
@@ -54,10 +62,13 @@ def shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
     g, h = GATES[spec.cell], spec.hidden_size
     for prefix, width in recurrent_layers(spec):
         out[f"{prefix}/kernel"] = (width, g * h)
-        out[f"{prefix}/recurrent_kernel"] = (h, g * h)
+        if spec.cell not in SCAN_CELLS:
+            out[f"{prefix}/recurrent_kernel"] = (h, g * h)
         out[f"{prefix}/bias"] = (g * h,)
         if spec.cell == "gru":
             out[f"{prefix}/recurrent_bias"] = (g * h,)
+        if spec.cell == "rglru":
+            out[f"{prefix}/lambda"] = (h,)
     width = h
     for k, dense in enumerate(d for d in spec.head if isinstance(d, Dense)):
         out[f"dense{k}/kernel"] = (width, dense.units)
@@ -83,6 +94,13 @@ def _orthogonal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return q.T if rows < cols else q
 
 
+def rglru_lambda(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Griffin's Lambda: ``a = sigmoid(Lambda)`` with ``a**c`` uniform in ``RGLRU_DECAY``, so every unit
+    starts with a slow decay (a time constant of 10 to 1000 steps at r = 1)."""
+    a = rng.uniform(*RGLRU_DECAY, shape) ** (1.0 / RGLRU_C)
+    return np.log(a) - np.log1p(-a)
+
+
 def init(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
     """Initial canonical weights for ``spec`` under its ``init`` scheme, reproducible from ``seed``."""
     rng = np.random.default_rng(seed)
@@ -90,7 +108,9 @@ def init(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
     weights: dict[str, np.ndarray] = {}
     for name, shape in shapes(spec).items():
         kind = name.split("/")[-1]
-        if spec.init == "uniform":
+        if kind == "lambda":
+            w = rglru_lambda(rng, shape)
+        elif spec.init == "uniform":
             w = rng.uniform(-spec.init_scale, spec.init_scale, shape)
         elif spec.init == "keras":
             if name == "embedding":
@@ -109,7 +129,7 @@ def init(spec: ModelSpec, seed: int) -> dict[str, np.ndarray]:
             elif name.startswith(("rnn", "dec")):
                 bound = 1.0 / np.sqrt(h)
                 w = rng.uniform(-bound, bound, shape)
-                if kind == "bias" and spec.cell != "gru":  # PyTorch's b_ih + b_hh
+                if kind == "bias" and spec.cell not in ("gru", *SCAN_CELLS):  # PyTorch's b_ih + b_hh
                     w = w + rng.uniform(-bound, bound, shape)
             else:
                 fan_in = shapes(spec)[name.replace("/bias", "/kernel")][0]

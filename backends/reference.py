@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.spec import Dense, ModelSpec
+from tasks.spec import RGLRU_C, Dense, ModelSpec
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -24,9 +24,41 @@ def heaviside(z: np.ndarray) -> np.ndarray:
 State = list[tuple[np.ndarray, np.ndarray]]  # (h, c) per encoder layer; c is unused by rnn and gru
 
 
+def scan_cell_step(cell: str, gates: np.ndarray, h: np.ndarray, lam: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """One step of a scan cell, written as its paper writes it (not as ``a * h + b``): ``gates`` is the
+    step's input projection ``x_t W + b`` (batch, G*H), ``h`` the previous state, ``lam`` rglru's Lambda.
+
+    - mingru (Feng et al. 2024, eq. of section 3.1): ``z = sigmoid(.)``, ``h' = (1 - z) h + z h~``.
+    - minlstm (section 3.2): ``f, i = sigmoid(.)``; ``f' = f/(f+i)``, ``i' = i/(f+i)``;
+      ``h' = f' h + i' h~``.
+    - rglru (De et al. 2024): ``r, i = sigmoid(.)``; ``a = sigmoid(Lambda)**(c r)``, c = 8;
+      ``h' = a h + sqrt(1 - a^2) (i u)``.
+    """
+    if cell == "mingru":
+        z, cand = np.split(gates, 2, axis=1)
+        z = _sigmoid(z)
+        return (1 - z) * h + z * cand
+    if cell == "minlstm":
+        f, i, cand = np.split(gates, 3, axis=1)
+        f, i = _sigmoid(f), _sigmoid(i)
+        return f / (f + i) * h + i / (f + i) * cand
+    r, i, u = np.split(gates, 3, axis=1)
+    a = _sigmoid(lam) ** (RGLRU_C * _sigmoid(r))
+    return a * h + np.sqrt(1 - a * a) * (_sigmoid(i) * u)
+
+
 def _layer(spec: ModelSpec, w: dict[str, np.ndarray], p: str, x: np.ndarray,
            state: tuple[np.ndarray, np.ndarray] | None = None
            ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    if spec.scan_cell:
+        h = np.zeros((x.shape[0], spec.hidden_size)) if state is None else state[0].astype(np.float64)
+        gates = x @ w[f"{p}/kernel"] + w[f"{p}/bias"]
+        out = []
+        for t in range(x.shape[1]):
+            h = scan_cell_step(spec.cell, gates[:, t], h, w.get(f"{p}/lambda"))
+            out.append(h)
+        return np.stack(out, axis=1), (h, np.zeros_like(h))
     kernel, recurrent = w[f"{p}/kernel"], w[f"{p}/recurrent_kernel"]
     bias, hidden = w[f"{p}/bias"], spec.hidden_size
     h = np.zeros((x.shape[0], hidden)) if state is None else state[0].astype(np.float64)

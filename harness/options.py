@@ -14,6 +14,7 @@ from typing import NoReturn
 import backends
 import tasks
 from harness.errors import UserError
+from tasks.spec import CELL_KINDS
 
 PROG = "python -m harness"
 
@@ -80,7 +81,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="keep denormal floats on the CPU (slow; on by default and recorded)")
     p.add_argument("--init", choices=("canonical",), default="canonical",
                    help="initial weights: drawn once in NumPy and loaded into the backend")
-    p.add_argument("--cell", choices=("rnn", "gru", "lstm", "spiking-lstm"),
+    p.add_argument("--cell", choices=CELL_KINDS,
                    help="run the scale's model with another cell kind (model.cell; the record says which)")
     p.add_argument("--threads", type=int,
                    help="CPU threads of the framework (default: the cores this process may use)")

@@ -9,8 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-CellKind = Literal["rnn", "gru", "lstm", "spiking-lstm"]
-CELL_KINDS: tuple[str, ...] = ("rnn", "gru", "lstm", "spiking-lstm")
+CellKind = Literal["rnn", "gru", "lstm", "spiking-lstm", "mingru", "minlstm", "rglru"]
+CELL_KINDS: tuple[str, ...] = ("rnn", "gru", "lstm", "spiking-lstm", "mingru", "minlstm", "rglru")
+# Cells whose recurrence is linear in the hidden state, h_t = a_t * h_{t-1} + b_t with a_t, b_t computed
+# from the input alone, so a whole sequence is one scan (see ``ModelSpec``'s docstring for the equations).
+SCAN_CELLS: tuple[str, ...] = ("mingru", "minlstm", "rglru")
+ScanMode = Literal["sequential", "parallel"]
+SCAN_MODES: tuple[str, ...] = ("sequential", "parallel")
+RGLRU_C = 8.0  # Griffin's gate constant c: a_t = sigmoid(Lambda) ** (c * r_t)
 # softmax_mse: mean squared error between the softmax of the logits and the one-hot label, averaged over
 # every class of every example (the spiking-LSTM names seed's loss, PyTorch's F.mse_loss default).
 LOSSES: tuple[str, ...] = ("binary_crossentropy", "categorical_crossentropy", "softmax_mse")
@@ -58,6 +64,27 @@ class ModelSpec:
     ``c' = f*c + i*g`` and ``h' = o*c'`` (no tanh, no clamp); gradients use the surrogate derivative
     ``SPIKE_ALPHA/sqrt(pi) * exp(-(SPIKE_ALPHA*z)^2)`` (the derivative of ``erfc(-alpha z)/2``). It has
     no fused kernel anywhere.
+
+    Scan cells (``SCAN_CELLS``): no recurrent matrix; every gate reads the layer's input only, so the
+    recurrence is ``h_t = a_t * h_{t-1} + b_t`` (elementwise) and a sequence is one scan. With
+    ``[.., ..] = x_t W + b`` the layer's projection split into H-wide blocks in the order listed:
+
+    - ``mingru`` (Feng et al. 2024, "Were RNNs All We Needed?", the minGRU of their section 3, not the
+      log-space variant with g()): blocks (z, h~); ``z = sigmoid(z)``,
+      ``h_t = (1 - z) * h_{t-1} + z * h~``.
+    - ``minlstm`` (the same paper): blocks (f, i, h~); ``f = sigmoid(f)``, ``i = sigmoid(i)``, normalised
+      ``f' = f / (f + i)``, ``i' = i / (f + i)``; ``h_t = f' * h_{t-1} + i' * h~`` (no output gate, no c).
+    - ``rglru`` (De et al. 2024, Griffin's Real-Gated Linear Recurrent Unit): blocks (r, i, u);
+      ``r = sigmoid(r)``, ``i = sigmoid(i)``, ``a = sigmoid(Lambda) ** (RGLRU_C * r)`` with a learnt
+      ``Lambda`` (H,); ``h_t = a * h_{t-1} + sqrt(1 - a**2) * (i * u)``. Griffin gates the same x_t it
+      feeds; here the layer's input is first projected to H (the ``u`` block), as the Griffin block's
+      linear branch does, so the cell takes any input width.
+
+    ``scan`` picks how a backend computes the recurrence: ``sequential`` a step loop over time,
+    ``parallel`` a parallel form (an associative scan over the (a, b) pairs, or the log-space
+    cumulative-sum form), whichever the backend offers and names in its record's kernel path. The
+    non-log-space step loop (``backends.reference``) is the definition both must match. Scan cells take
+    no recurrent dropout (there is no recurrent matrix to drop) and no decoder; only they read ``scan``.
     """
 
     cell: CellKind
@@ -81,10 +108,19 @@ class ModelSpec:
     init_scale: float = 0.1
     decoder_steps: int = 0
     decoder_layers: int = 1
+    scan: ScanMode = "parallel"
 
     def __post_init__(self) -> None:
         if self.cell not in CELL_KINDS:
             raise ValueError(f"unknown cell kind {self.cell!r}; expected one of {', '.join(CELL_KINDS)}")
+        if self.scan not in SCAN_MODES:
+            raise ValueError(f"unknown scan mode {self.scan!r}; expected one of {', '.join(SCAN_MODES)}")
+        if self.cell in SCAN_CELLS and self.recurrent_dropout:
+            raise ValueError(f"cell {self.cell} has no recurrent matrix to drop out: set "
+                             "model.recurrent_dropout=0 (input_dropout and layer_dropout work)")
+        if self.cell in SCAN_CELLS and self.decoder_steps:
+            raise ValueError(f"cell {self.cell} has no encoder-decoder form here: use rnn, gru or lstm "
+                             "for decoder_steps > 0")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
         if self.input == "embedding" and self.embed_dim <= 0:
@@ -109,8 +145,13 @@ class ModelSpec:
     @property
     def fused_ok(self) -> bool:
         """Whether fused (cuDNN-style) kernels can run this model: recurrent dropout and the spiking cell
-        rule them out."""
-        return self.recurrent_dropout == 0.0 and self.cell != "spiking-lstm"
+        rule them out, and no such kernel exists for the scan cells."""
+        return self.recurrent_dropout == 0.0 and self.cell not in ("spiking-lstm", *SCAN_CELLS)
+
+    @property
+    def scan_cell(self) -> bool:
+        """A cell linear in its hidden state (``SCAN_CELLS``): computed by a step loop or a scan."""
+        return self.cell in SCAN_CELLS
 
     @property
     def spiking(self) -> bool:

@@ -203,6 +203,8 @@ class JaxAdapter(Adapter):
     # -- what ran ------------------------------------------------------------------------------------
 
     def kernel_path(self) -> str:
+        if self.spec.scan_cell:
+            return "associative_scan" if self.spec.scan == "parallel" else "scan"
         if self.spec.recurrent_dropout:
             return "loop"  # recurrent dropout: per-step cell with a mask, in lax.scan
         return "cudnn" if self.cudnn else "scan"
@@ -216,7 +218,11 @@ class JaxAdapter(Adapter):
             "loop": "recurrent dropout: hand-written cell per step in jax.lax.scan, inside one jax.jit",
             "scan": "hand-written cell in jax.lax.scan (input projection precomputed), inside one jax.jit",
             "cudnn": "jax.experimental.rnn.lstm (fused cuDNN LSTM) per layer, inside one jax.jit",
-        }[path]
+        }[path] if not spec.scan_cell else (
+            f"{spec.cell}, scan={spec.scan}: "
+            + ("jax.lax.associative_scan over (a, b) pairs of h = a*h + b" if spec.scan == "parallel"
+               else "jax.lax.scan stepping h = a*h + b (gates precomputed in one matmul)")
+            + ", inside one jax.jit")
         if spec.spiking:
             detail += ("; spiking LSTM: Heaviside gates, surrogate gradient via jax.custom_jvp "
                        "(no fused kernel exists)")

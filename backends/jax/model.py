@@ -17,6 +17,9 @@ derivative, attached with ``jax.custom_jvp`` so the forward pass is exactly the 
 Every layer takes an initial state and returns its final one, so consecutive sampling carries the encoder
 state through the jitted step as a plain pytree (``None`` starts from zeros, which random sampling uses).
 
+The scan cells (minGRU, minLSTM, RG-LRU) are :class:`ScanLayer`: ``jax.lax.associative_scan`` over the
+(a, b) pairs of ``h_t = a_t h_{t-1} + b_t`` (``model.scan=parallel``) or ``jax.lax.scan`` over steps.
+
 Dropout is explicit: the training forward pass takes a ``jax.random`` key and derives one key per
 dropout site with ``fold_in``, so a build seed fixes every mask.
 """
@@ -31,7 +34,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from backends.canonical import GATES
-from tasks.spec import SPIKE_ALPHA, Dense, ModelSpec
+from tasks.spec import RGLRU_C, SPIKE_ALPHA, Dense, ModelSpec
 
 # A layer's carried state: (h, c) for the LSTM kinds, h for rnn/gru; the model's is one per encoder layer.
 State = Any
@@ -162,6 +165,62 @@ class Recurrence(nnx.Module):
         return y, (hn[0], cn[0])
 
 
+def scan_coefficients(cell: str, gates: jax.Array, lam: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    """(a, b) of ``h_t = a_t h_{t-1} + b_t`` for a scan cell (equations in ``tasks.spec.ModelSpec``) from
+    its input projection ``gates`` (..., G*H)."""
+    if cell == "mingru":
+        k, cand = jnp.split(gates, 2, axis=-1)
+        return jax.nn.sigmoid(-k), jax.nn.sigmoid(k) * cand
+    if cell == "minlstm":
+        kf, ki, cand = jnp.split(gates, 3, axis=-1)
+        f, i = jax.nn.sigmoid(kf), jax.nn.sigmoid(ki)
+        return f / (f + i), i / (f + i) * cand
+    kr, ki, u = jnp.split(gates, 3, axis=-1)
+    log_a = -RGLRU_C * jax.nn.sigmoid(kr) * jax.nn.softplus(-lam)  # log(sigmoid(lam) ** (c r)), exact near 1
+    return jnp.exp(log_a), jnp.sqrt(-jnp.expm1(2 * log_a)) * jax.nn.sigmoid(ki) * u
+
+
+def _compose(first: tuple[jax.Array, jax.Array], second: tuple[jax.Array, jax.Array]
+             ) -> tuple[jax.Array, jax.Array]:
+    """Two steps of ``h -> a h + b`` as one: ``(a2 a1, a2 b1 + b2)``, the associative operator."""
+    (a1, b1), (a2, b2) = first, second
+    return a1 * a2, a2 * b1 + b2
+
+
+class ScanLayer(nnx.Module):
+    """One scan-cell layer (minGRU, minLSTM, RG-LRU): canonical ``kernel`` (in, G*H), ``bias`` and, for
+    rglru, ``lam`` (the canonical ``lambda``). ``parallel`` runs ``jax.lax.associative_scan`` over the
+    (a, b) pairs along time; otherwise ``jax.lax.scan`` steps ``h = a h + b``. Called like
+    :class:`Recurrence`; the state is ``h``."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, parallel: bool, unroll: int = 1) -> None:
+        g = GATES[cell] * hidden_size
+        self.cell, self.hidden_size, self.parallel, self.unroll = cell, hidden_size, parallel, unroll
+        self.kernel = nnx.Param(jnp.zeros((input_size, g), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((g,), jnp.float32))
+        self.lam = nnx.Param(jnp.zeros((hidden_size,), jnp.float32)) if cell == "rglru" else None
+        self.cudnn = False  # no fused kernel exists for these cells
+
+    def __call__(self, x: jax.Array, mask: jax.Array | None = None, state: State | None = None,
+                 steps: int = 0, per_step: bool = False) -> tuple[jax.Array, State]:
+        dt = x.dtype
+        gates = x @ self.kernel[...].astype(dt) + self.bias[...].astype(dt)
+        lam = self.lam[...].astype(dt) if self.lam is not None else None
+        a, b = scan_coefficients(self.cell, gates, lam)
+        if state is not None:  # h_0 = a_0 h_start + b_0
+            b = b.at[:, 0].add(a[:, 0] * state)
+        if self.parallel:
+            _, ys = jax.lax.associative_scan(_compose, (a, b), axis=1)
+            return ys, ys[:, -1]
+
+        def step(h, ab):
+            h = ab[0] * h + ab[1]
+            return h, h
+        h0 = jnp.zeros((x.shape[0], self.hidden_size), dt)
+        final, ys = jax.lax.scan(step, h0, (jnp.swapaxes(a, 0, 1), jnp.swapaxes(b, 0, 1)), unroll=self.unroll)
+        return jnp.swapaxes(ys, 0, 1), final
+
+
 class RecurrentNet(nnx.Module):
     """Embedding or one-hot input, dropouts, stacked recurrent layers (and decoder layers) and a Dense
     head, as the spec says.
@@ -177,8 +236,13 @@ class RecurrentNet(nnx.Module):
                                     rngs=rngs)
                           if spec.input == "embedding" else None)
         h = spec.hidden_size
-        self.layers = nnx.List([Recurrence(spec.cell, spec.input_size if k == 0 else h, h, unroll)
-                                for k in range(spec.num_layers)])
+        if spec.scan_cell:
+            parallel = spec.scan == "parallel"
+            widths = [spec.input_size] + [h] * (spec.num_layers - 1)
+            self.layers = nnx.List([ScanLayer(spec.cell, w, h, parallel, unroll) for w in widths])
+        else:
+            self.layers = nnx.List([Recurrence(spec.cell, spec.input_size if k == 0 else h, h, unroll)
+                                    for k in range(spec.num_layers)])
         self.decoder = nnx.List([Recurrence(spec.cell, h, h, unroll)
                                  for _ in range(spec.decoder_layers if spec.decoder_steps else 0)])
         width = h

@@ -24,10 +24,13 @@ def _params(model: RecurrentNet) -> dict[str, object]:
     layers += [(f"dec{k}", layer) for k, layer in enumerate(model.decoder)]
     for prefix, layer in layers:
         out[f"{prefix}/kernel"] = layer.kernel
-        out[f"{prefix}/recurrent_kernel"] = layer.recurrent_kernel
+        if getattr(layer, "recurrent_kernel", None) is not None:  # scan cells have none
+            out[f"{prefix}/recurrent_kernel"] = layer.recurrent_kernel
         out[f"{prefix}/bias"] = layer.bias
-        if layer.recurrent_bias is not None:
+        if getattr(layer, "recurrent_bias", None) is not None:
             out[f"{prefix}/recurrent_bias"] = layer.recurrent_bias
+        if getattr(layer, "lam", None) is not None:  # rglru's Lambda
+            out[f"{prefix}/lambda"] = layer.lam
     for k, linear in enumerate(model.dense):
         out[f"dense{k}/kernel"] = linear.kernel
         out[f"dense{k}/bias"] = linear.bias

@@ -178,6 +178,15 @@ class KerasAdapter(Adapter):
         layer's per-step cell. SimpleRNN always runs the generic loop.
         """
         be, cell = self.backend, self.spec.cell
+        if self.spec.scan_cell:
+            how = {"tensorflow": "in a tf.function graph", "jax": "under jax.jit",
+                   "torch": "eager torch ops"}[be]
+            if self.spec.scan == "parallel":
+                return "associative_scan", (f"{cell}, scan=parallel: keras.ops.associative_scan over (a, b) "
+                                            f"pairs of h = a*h + b on the {be} backend, {how}")
+            loop = {"tensorflow": "tf.while_loop", "jax": "lax.scan", "torch": "a Python loop"}[be]
+            return "scan", (f"{cell}, scan=sequential: keras.ops.scan stepping h = a*h + b ({loop} on the "
+                            f"{be} backend, {how})")
         generic = {"tensorflow": ("scan", "generic keras rnn loop: tf.while_loop over the per-step cell "
                                           "in a tf.function graph"),
                    "jax": ("scan", "generic keras rnn loop: lax.scan over the per-step cell"),

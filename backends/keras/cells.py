@@ -4,6 +4,9 @@ It is ``keras.layers.LSTMCell`` with its step replaced: the same weights (``kern
 one ``bias`` in the i, f, c, o layout), initializers, dropout masks and config, driven by
 ``keras.layers.RNN``'s generic loop. Written with ``keras.ops`` only, so one cell runs on TensorFlow, JAX
 and PyTorch; no backend has a fused kernel for it.
+
+Also the scan cells (minGRU, minLSTM, RG-LRU) as one layer, :func:`scan_rnn`, in ``keras.ops`` alone:
+``keras.ops.associative_scan`` (all three Keras backends have it) or ``keras.ops.scan``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import functools
 from types import ModuleType
 from typing import Any
 
-from tasks.spec import SPIKE_ALPHA
+from backends.canonical import GATES
+from tasks.spec import RGLRU_C, SPIKE_ALPHA
 
 
 def spike(keras: ModuleType, z: Any, alpha: float = SPIKE_ALPHA) -> Any:
@@ -59,3 +63,73 @@ def spiking_lstm_cell(keras: ModuleType) -> type:
             return h, [h, c]
 
     return SpikingLSTMCell
+
+
+def scan_coefficients(keras: ModuleType, cell: str, gates: Any, lam: Any) -> tuple[Any, Any]:
+    """(a, b) of ``h_t = a_t h_{t-1} + b_t`` for a scan cell (equations in ``tasks.spec.ModelSpec``) from
+    its input projection ``gates`` (..., G*H), in ``keras.ops``."""
+    ops = keras.ops
+    if cell == "mingru":
+        k, cand = ops.split(gates, 2, axis=-1)
+        return ops.sigmoid(-k), ops.sigmoid(k) * cand
+    if cell == "minlstm":
+        kf, ki, cand = ops.split(gates, 3, axis=-1)
+        f, i = ops.sigmoid(kf), ops.sigmoid(ki)
+        return f / (f + i), i / (f + i) * cand
+    kr, ki, u = ops.split(gates, 3, axis=-1)
+    log_a = -RGLRU_C * ops.sigmoid(kr) * ops.softplus(-lam)  # log(sigmoid(lam) ** (c r)), exact near 1
+    return ops.exp(log_a), ops.sqrt(-ops.expm1(2 * log_a)) * ops.sigmoid(ki) * u
+
+
+@functools.cache
+def scan_rnn(keras: ModuleType) -> type:
+    """The scan-cell layer class for this ``keras`` module (see :class:`ScanRNN`'s docstring)."""
+
+    class ScanRNN(keras.layers.Layer):
+        """A minGRU / minLSTM / RG-LRU layer: weights ``kernel`` (in, G*H), ``bias`` and for rglru
+        ``lam`` (the canonical ``lambda``); the gates come from one matmul over every step, then
+        ``h_t = a_t h_{t-1} + b_t`` runs as ``keras.ops.associative_scan`` along time (``parallel``) or
+        ``keras.ops.scan`` over steps. Called like Keras' recurrent layers (``initial_state``,
+        ``return_sequences``, ``return_state``; the state is ``[h]``)."""
+
+        def __init__(self, cell: str, units: int, parallel: bool, return_sequences: bool = False,
+                     return_state: bool = False, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.cell, self.units, self.parallel = cell, units, parallel
+            self.return_sequences, self.return_state = return_sequences, return_state
+
+        def build(self, sequences_shape: Any, initial_state_shape: Any = None) -> None:
+            g = GATES[self.cell] * self.units
+            self.kernel = self.add_weight(shape=(sequences_shape[-1], g), initializer="zeros", name="kernel")
+            self.bias = self.add_weight(shape=(g,), initializer="zeros", name="bias")
+            self.lam = (self.add_weight(shape=(self.units,), initializer="zeros", name="lambda")
+                        if self.cell == "rglru" else None)
+
+        def call(self, sequences: Any, initial_state: Any = None, training: bool = False) -> Any:
+            ops = keras.ops
+            gates = ops.add(ops.matmul(sequences, self.kernel), self.bias)
+            a, b = scan_coefficients(keras, self.cell, gates, self.lam)
+            if initial_state is not None:  # h_0 = a_0 h_start + b_0
+                h0 = initial_state[0] if isinstance(initial_state, list | tuple) else initial_state
+                b = ops.concatenate([b[:, :1] + a[:, :1] * ops.expand_dims(h0, 1), b[:, 1:]], axis=1)
+            if self.parallel:
+                _, ys = ops.associative_scan(lambda x, y: (x[0] * y[0], y[0] * x[1] + y[1]), (a, b), axis=1)
+            else:
+                def step(h: Any, ab: Any) -> tuple[Any, Any]:
+                    h = ab[0] * h + ab[1]
+                    return h, h
+
+                _, ys = ops.scan(step, ops.zeros_like(b[:, 0]),
+                                 (ops.transpose(a, (1, 0, 2)), ops.transpose(b, (1, 0, 2))))
+                ys = ops.transpose(ys, (1, 0, 2))
+            ys = ops.reshape(ys, ops.shape(b))  # TensorFlow's scans lose the static rank in a graph
+            last = ys[:, -1]
+            out = ys if self.return_sequences else last
+            return [out, last] if self.return_state else out
+
+        def compute_output_shape(self, sequences_shape: Any, initial_state_shape: Any = None) -> Any:
+            batch = sequences_shape[0]
+            out = (batch, sequences_shape[1], self.units) if self.return_sequences else (batch, self.units)
+            return [out, (batch, self.units)] if self.return_state else out
+
+    return ScanRNN

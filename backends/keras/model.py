@@ -15,6 +15,9 @@ returns their final states as extra outputs: the caller keeps them between batch
 ``stateful=True`` would need a batch size fixed at build time and keep the state in variables, which
 JAX's stateless train step would have to thread through by hand anyway.
 
+The scan cells (minGRU, minLSTM, RG-LRU) are ``backends.keras.cells.scan_rnn`` layers; their input
+dropout is a ``Dropout`` with one mask per sequence in front of the first.
+
 ``loop_from`` (keras-torch on a CPU) makes each LSTM/GRU layer choose per call between the backend's own
 recurrence op and Keras' generic loop over the per-step cell, by the sequence's length: see
 :func:`length_switched`.
@@ -27,7 +30,7 @@ from types import ModuleType
 from typing import Any
 
 from backends import canonical
-from backends.keras.cells import spiking_lstm_cell
+from backends.keras.cells import scan_rnn, spiking_lstm_cell
 from tasks.spec import Dense, ModelSpec
 
 
@@ -101,6 +104,10 @@ def recurrent_layer(keras: ModuleType, spec: ModelSpec, name: str, loop_from: di
     layers = keras.layers
     dropout = {"dropout": kwargs.pop("dropout", 0.0), "recurrent_dropout": spec.recurrent_dropout}
     dtype = kwargs.pop("dtype", None)
+    if spec.scan_cell:  # input dropout is a Dropout layer before it (see build)
+        kwargs.pop("dropout", None)
+        return scan_rnn(keras)(spec.cell, spec.hidden_size, spec.scan == "parallel", name=name, dtype=dtype,
+                               **kwargs)
     if spec.spiking:
         cell = spiking_lstm_cell(keras)(spec.hidden_size, dtype=dtype, name=f"{name}_cell", **dropout)
         return layers.RNN(cell, name=name, dtype=dtype, **kwargs)
@@ -133,6 +140,9 @@ def build(keras: ModuleType, spec: ModelSpec, dtype: Any = None, stateful: bool 
     for k in range(spec.num_layers):
         if k and spec.layer_dropout:
             h = layers.Dropout(spec.layer_dropout, name=f"layer_dropout{k}", dtype=dtype)(h)
+        if k == 0 and spec.input_dropout and spec.scan_cell:  # one mask per sequence, as LSTM(dropout=)
+            h = layers.Dropout(spec.input_dropout, noise_shape=(None, 1, spec.input_size),
+                               name="input_dropout", dtype=dtype)(h)
         last = k == spec.num_layers - 1
         sequences = not last or (spec.output == "sequence" and not spec.decoder_steps)
         layer = recurrent_layer(keras, spec, rnn_layer_name(k), dropout=spec.input_dropout if k == 0 else 0.0,

@@ -24,8 +24,9 @@ def _swap_zr(a: np.ndarray, hidden: int) -> np.ndarray:
 
 
 def _cells(spec: ModelSpec, model: Any) -> list[tuple[str, Any]]:
-    """(canonical prefix, Keras cell) of every recurrent layer."""
-    return [(p, model.get_layer(p).cell) for p, _ in canonical.recurrent_layers(spec)]
+    """(canonical prefix, Keras cell) of every recurrent layer (a scan-cell layer is its own cell)."""
+    layers = [(p, model.get_layer(p)) for p, _ in canonical.recurrent_layers(spec)]
+    return layers if spec.scan_cell else [(p, layer.cell) for p, layer in layers]
 
 
 def _denses(spec: ModelSpec, model: Any) -> list[Any]:
@@ -42,6 +43,11 @@ def to_canonical(spec: ModelSpec, model: Any) -> dict[str, np.ndarray]:
         out["embedding"] = np_(model.get_layer("embedding").embeddings)
     h = spec.hidden_size
     for p, cell in _cells(spec, model):
+        if spec.scan_cell:
+            out[f"{p}/kernel"], out[f"{p}/bias"] = np_(cell.kernel), np_(cell.bias)
+            if cell.lam is not None:
+                out[f"{p}/lambda"] = np_(cell.lam)
+            continue
         kernel, recurrent, bias = np_(cell.kernel), np_(cell.recurrent_kernel), np_(cell.bias)
         if spec.cell == "gru":
             out[f"{p}/kernel"] = _swap_zr(kernel, h)
@@ -67,6 +73,12 @@ def from_canonical(spec: ModelSpec, model: Any, weights: dict[str, np.ndarray]) 
         put(model.get_layer("embedding").embeddings, weights["embedding"])
     h = spec.hidden_size
     for p, cell in _cells(spec, model):
+        if spec.scan_cell:
+            put(cell.kernel, weights[f"{p}/kernel"])
+            put(cell.bias, weights[f"{p}/bias"])
+            if cell.lam is not None:
+                put(cell.lam, weights[f"{p}/lambda"])
+            continue
         kernel, recurrent, bias = (weights[f"{p}/{n}"] for n in ("kernel", "recurrent_kernel", "bias"))
         if spec.cell == "gru":
             put(cell.kernel, _swap_zr(kernel, h))

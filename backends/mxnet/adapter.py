@@ -141,6 +141,8 @@ class MXNetAdapter(Adapter):
         mx.nd.waitall()
 
     def kernel_path(self) -> str:
+        if self.spec.scan_cell:
+            return "hillis-steele" if self.spec.scan == "parallel" else "loop"
         if not self.spec.fused_ok:
             return "loop"  # spiking cell or recurrent dropout: per-step cell unrolled in the graph
         return "cudnn" if self.ctx.device_type == "gpu" else "fused"
@@ -151,11 +153,17 @@ class MXNetAdapter(Adapter):
         cell = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}.get(self.spec.cell, self.spec.cell)
         why = "spiking LSTM" if self.spec.spiking else "recurrent dropout"
         detail = {
+            "hillis-steele": f"{self.spec.cell}, scan=parallel: Hillis-Steele scan over (a, b) pairs of "
+                             "h = a*h + b, ceil(log2 T) rounds of slice/mul/concat unrolled in a hybridized "
+                             "graph (MXNet 1.9 has no associative scan)",
             "loop": f"per-step LoopRecurrence unrolled in a hybridized graph ({why})",
             "cudnn": f"gluon.rnn.{cell} (RNN operator on cuDNN), hybridized",
             "fused": f"gluon.rnn.{cell} (fused RNN operator"
                      + (", oneDNN build" if onednn else "") + "), hybridized",
         }[self.kernel_path()]
+        if self.spec.scan_cell and self.spec.scan == "sequential":
+            detail = (f"{self.spec.cell}, scan=sequential: per-step h = a*h + b unrolled in a hybridized "
+                      "graph")
         gpu = self.ctx.device_type == "gpu"
         return {
             "framework": "mxnet",

@@ -5,8 +5,10 @@ the spec asks for recurrent dropout or the spiking LSTM, which the fused operato
 :class:`LoopRecurrence` runs the equations step by step, with parameters of the same names and layouts
 (``l{k}_i2h_weight`` ...), so weights load either way. An encoder-decoder has a second recurrence of the
 same kind (``RecurrentNet.dec``). Both kinds take optional begin states and then also return their final
-states, which is how consecutive sampling carries the state between calls. Dropout ops are active only
-inside ``autograd.record()`` (training mode), as everywhere in Gluon.
+states, which is how consecutive sampling carries the state between calls. The scan cells (minGRU,
+minLSTM, RG-LRU) are :class:`ScanRecurrence`: a Hillis-Steele scan of slices and concats (MXNet 1.9 has
+no associative scan, and its legacy operators no cumulative sum) or a per-step loop, both unrolled.
+Dropout ops are active only inside ``autograd.record()`` (training mode), as everywhere in Gluon.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import mxnet as mx
 from mxnet import gluon
 from mxnet.gluon import nn, rnn
 
-from tasks.spec import SPIKE_ALPHA, Dense, ModelSpec
+from backends.canonical import GATES as _GATES
+from tasks.spec import RGLRU_C, SPIKE_ALPHA, Dense, ModelSpec
 
 _FUSED = {"lstm": rnn.LSTM, "gru": rnn.GRU, "rnn": rnn.RNN}
-_GATES = {"lstm": 4, "gru": 3, "rnn": 1, "spiking-lstm": 4}
 
 
 def spike(F, z):
@@ -109,11 +111,101 @@ class LoopRecurrence(gluon.HybridBlock):
         return F.stack(*outputs, axis=1), (h, c)
 
 
+def scan_coefficients(F, cell: str, gates, lam=None):
+    """(a, b) of ``h_t = a_t h_{t-1} + b_t`` for a scan cell (equations in ``tasks.spec.ModelSpec``) from
+    its input projection ``gates`` (batch, time, G*H)."""
+    if cell == "mingru":
+        k, cand = F.split(gates, num_outputs=2, axis=2)
+        return F.sigmoid(-k), F.sigmoid(k) * cand
+    if cell == "minlstm":
+        kf, ki, cand = F.split(gates, num_outputs=3, axis=2)
+        f, i = F.sigmoid(kf), F.sigmoid(ki)
+        return f / (f + i), i / (f + i) * cand
+    kr, ki, u = F.split(gates, num_outputs=3, axis=2)
+    softplus = F.Activation(-lam, act_type="softrelu")  # log(sigmoid(lam)) = -softplus(-lam)
+    log_a = F.broadcast_mul(F.sigmoid(kr) * -RGLRU_C, F.reshape(softplus, shape=(1, 1, -1)))
+    return F.exp(log_a), F.sqrt(-F.expm1(2 * log_a)) * F.sigmoid(ki) * u
+
+
+def hillis_steele(F, a, b, steps: int):
+    """``h_t = a_t h_{t-1} + b_t`` along axis 1 by a Hillis-Steele scan: ceil(log2 steps) rounds of
+    slices, multiplies and concats; after the round with stride d each position holds the composition
+    ``(a2 a1, a2 b1 + b2)`` of the 2d steps ending there."""
+    d = 1
+    while d < steps:
+        head_a, tail_a = F.slice_axis(a, axis=1, begin=0, end=d), F.slice_axis(a, axis=1, begin=d, end=None)
+        head_b, tail_b = F.slice_axis(b, axis=1, begin=0, end=d), F.slice_axis(b, axis=1, begin=d, end=None)
+        prev_a = F.slice_axis(a, axis=1, begin=0, end=steps - d)
+        prev_b = F.slice_axis(b, axis=1, begin=0, end=steps - d)
+        b = F.concat(head_b, tail_a * prev_b + tail_b, dim=1)
+        a = F.concat(head_a, tail_a * prev_a, dim=1)
+        d *= 2
+    return b
+
+
+class ScanRecurrence(gluon.HybridBlock):
+    """A stack of scan-cell layers (minGRU, minLSTM, RG-LRU): ``l{k}_i2h_weight`` (G*H, in) and
+    ``l{k}_i2h_bias`` like the fused layers, ``l{k}_lambda`` (H,) for rglru. The gates come from one
+    FullyConnected over every step; ``parallel`` runs :func:`hillis_steele`, otherwise a per-step loop,
+    either unrolled in the graph (set ``steps`` before a hybridized call, as for LoopRecurrence). Called
+    like Gluon's fused layers: ``block(x)``, or ``block(x, [h])`` -> (outputs, [final h])."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, layer_dropout: float,
+                 parallel: bool, steps: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
+        self.layer_dropout, self.parallel, self.steps = layer_dropout, parallel, steps
+        g = _GATES[cell] * hidden_size
+        with self.name_scope():
+            for k in range(num_layers):
+                width = input_size if k == 0 else hidden_size
+                shapes = [(f"l{k}_i2h_weight", (g, width)), (f"l{k}_i2h_bias", (g,))]
+                if cell == "rglru":
+                    shapes.append((f"l{k}_lambda", (hidden_size,)))
+                for name, shape in shapes:
+                    setattr(self, name, self.params.get(name, shape=shape, init="zeros"))
+
+    def hybrid_forward(self, F, x, states=None, **params):
+        steps = x.shape[1] if isinstance(x, mx.nd.NDArray) else self.steps
+        if not steps:
+            raise RuntimeError("ScanRecurrence.steps must be set before a symbolic (hybridized) call")
+        finals = []
+        for k in range(self.num_layers):
+            if k and self.layer_dropout:
+                x = F.Dropout(x, p=self.layer_dropout)
+            gates = F.FullyConnected(x, params[f"l{k}_i2h_weight"], params[f"l{k}_i2h_bias"],
+                                     num_hidden=_GATES[self.cell] * self.hidden_size, flatten=False)
+            a, b = scan_coefficients(F, self.cell, gates, params.get(f"l{k}_lambda"))
+            if states is not None:  # h_0 = a_0 h_start + b_0
+                h0 = F.expand_dims(F.squeeze(F.slice_axis(states[0], axis=0, begin=k, end=k + 1), axis=0), 1)
+                first = F.slice_axis(b, axis=1, begin=0, end=1) + F.slice_axis(a, axis=1, begin=0, end=1) * h0
+                b = F.concat(first, F.slice_axis(b, axis=1, begin=1, end=None), dim=1) if steps > 1 else first
+            if self.parallel:
+                x = hillis_steele(F, a, b, steps)
+            else:
+                a_t = F.split(a, num_outputs=steps, axis=1, squeeze_axis=True) if steps > 1 else [
+                    F.squeeze(a, axis=1)]
+                b_t = F.split(b, num_outputs=steps, axis=1, squeeze_axis=True) if steps > 1 else [
+                    F.squeeze(b, axis=1)]
+                h, outputs = b_t[0], [b_t[0]]  # h_{-1} = 0
+                for t in range(1, steps):
+                    h = a_t[t] * h + b_t[t]
+                    outputs.append(h)
+                x = F.stack(*outputs, axis=1)
+            finals.append(F.squeeze(F.slice_axis(x, axis=1, begin=-1, end=None), axis=1))
+        if states is None:
+            return x
+        return x, [F.stack(*finals, axis=0)]
+
+
 def recurrence(spec: ModelSpec, input_size: int, num_layers: int, steps: int | None = None
                ) -> gluon.HybridBlock:
     """The fused Gluon layer for ``spec.cell`` where it can run the spec, else a :class:`LoopRecurrence`
     (``steps``: its unrolled length, when fixed, as a decoder's)."""
     args = (spec.hidden_size, num_layers)
+    if spec.scan_cell:
+        parallel = spec.scan == "parallel"
+        return ScanRecurrence(spec.cell, input_size, *args, spec.layer_dropout, parallel, steps)
     if spec.fused_ok:
         extra = {"activation": "tanh"} if spec.cell == "rnn" else {}  # rnn.RNN defaults to relu
         return _FUSED[spec.cell](*args, layout="NTC", dropout=spec.layer_dropout, input_size=input_size,

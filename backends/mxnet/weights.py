@@ -32,6 +32,12 @@ def to_canonical(model) -> dict[str, np.ndarray]:
     if model.embedding is not None:
         out["embedding"] = _np(model.embedding.weight)
     for p, rnn, k in _recurrent(model):
+        if spec.scan_cell:  # no h2h weights; rglru's Lambda
+            out[f"{p}/kernel"] = _np(getattr(rnn, f"l{k}_i2h_weight")).T.copy()
+            out[f"{p}/bias"] = _np(getattr(rnn, f"l{k}_i2h_bias"))
+            if spec.cell == "rglru":
+                out[f"{p}/lambda"] = _np(getattr(rnn, f"l{k}_lambda"))
+            continue
         out[f"{p}/kernel"] = _np(getattr(rnn, f"l{k}_i2h_weight")).T.copy()
         out[f"{p}/recurrent_kernel"] = _np(getattr(rnn, f"l{k}_h2h_weight")).T.copy()
         out.update(canonical.join_biases(spec, p, _np(getattr(rnn, f"l{k}_i2h_bias")),
@@ -52,6 +58,12 @@ def from_canonical(model, weights: dict[str, np.ndarray], ctx: mx.Context) -> No
     if model.embedding is not None:
         put(model.embedding.weight, weights["embedding"])
     for p, rnn, k in _recurrent(model):
+        if spec.scan_cell:
+            put(getattr(rnn, f"l{k}_i2h_weight"), weights[f"{p}/kernel"].T)
+            put(getattr(rnn, f"l{k}_i2h_bias"), weights[f"{p}/bias"])
+            if spec.cell == "rglru":
+                put(getattr(rnn, f"l{k}_lambda"), weights[f"{p}/lambda"])
+            continue
         put(getattr(rnn, f"l{k}_i2h_weight"), weights[f"{p}/kernel"].T)
         put(getattr(rnn, f"l{k}_h2h_weight"), weights[f"{p}/recurrent_kernel"].T)
         b_ih, b_hh = canonical.split_biases(spec, weights, p)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from backends.base import Adapter, BackendError
-from backends.torch import train, weights
+from backends.torch import scan, train, weights
 from backends.torch.model import RecurrentNet, State
 from tasks.spec import ModelSpec, Recipe
 
@@ -134,12 +134,24 @@ class TorchAdapter(Adapter):
             torch.cuda.synchronize(self.device)
 
     def kernel_path(self) -> str:
+        if self.spec.scan_cell:  # the primitive that runs the recurrence (backends/torch/scan.py)
+            return {"sequential": "loop", "logspace": "logcumsumexp", "assoc": "hillis-steele"}[
+                "sequential" if self.spec.scan == "sequential" else scan.PARALLEL]
         if not self.spec.fused_ok:
             return "loop"  # recurrent dropout or the spiking cell: per-step cell in Python
         cudnn = torch.backends.cudnn
         if self.device.type == "cuda" and cudnn.is_available() and cudnn.enabled:
             return "cudnn"
         return "fused"
+
+    def _detail(self) -> str:
+        if self.spec.scan_cell:
+            mode = "sequential" if self.spec.scan == "sequential" else scan.PARALLEL
+            return f"{self.spec.cell} ScanRecurrence, scan={self.spec.scan}: {scan.PRIMITIVES[mode]}"
+        return {"loop": "per-step LoopRecurrence "
+                        f"({'spiking cell' if self.spec.spiking else 'recurrent dropout'})",
+                "cudnn": "nn.LSTM/GRU/RNN on cuDNN",
+                "fused": "nn.LSTM/GRU/RNN fused CPU kernel"}[self.kernel_path()]
 
     def describe(self) -> dict[str, Any]:
         cuda = self.device.type == "cuda"
@@ -153,10 +165,7 @@ class TorchAdapter(Adapter):
             "device": str(self.device),
             "device_name": torch.cuda.get_device_name(self.device) if cuda else "cpu",
             "kernel_path": self.kernel_path(),
-            "kernel_detail": {"loop": "per-step LoopRecurrence "
-                                      f"({'spiking cell' if self.spec.spiking else 'recurrent dropout'})",
-                              "cudnn": "nn.LSTM/GRU/RNN on cuDNN",
-                              "fused": "nn.LSTM/GRU/RNN fused CPU kernel"}[self.kernel_path()],
+            "kernel_detail": self._detail(),
             "precision": self.precision,
             "optimizer": train.implementation(self.recipe),
             "threads": torch.get_num_threads(),

@@ -4,7 +4,8 @@ The recurrence is ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (fused kernels; cuDNN on a G
 fused kernels out (recurrent dropout, the spiking cell): then :class:`LoopRecurrence` runs the equations
 step by step, with parameters of the same names and layouts, so weights load either way. Both take and
 return the initial/final state in ``nn.LSTM``'s format (``(h, c)`` or ``h``, each (layers, batch, H)),
-so the adapter carries state across calls (consecutive sampling) the same way on every path.
+so the adapter carries state across calls (consecutive sampling) the same way on every path. The scan
+cells (minGRU, minLSTM, RG-LRU) are ``backends.torch.scan.ScanRecurrence``, whose state is ``nn.GRU``'s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import torch
 from torch import nn
 
+from backends.torch.scan import ScanRecurrence
 from tasks.spec import SPIKE_ALPHA, Dense, ModelSpec
 
 _FUSED = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -108,6 +110,8 @@ class LoopRecurrence(nn.Module):
 def recurrence(spec: ModelSpec, input_size: int, num_layers: int) -> nn.Module:
     """A stack of ``num_layers`` recurrent layers of ``spec.cell``: fused where the spec allows it."""
     dropout = spec.layer_dropout if num_layers > 1 else 0.0  # between layers only (nn.LSTM warns else)
+    if spec.scan_cell:
+        return ScanRecurrence(spec.cell, input_size, spec.hidden_size, num_layers, dropout, spec.scan)
     if spec.fused_ok:
         return _FUSED[spec.cell](input_size, spec.hidden_size, num_layers, batch_first=True, dropout=dropout)
     return LoopRecurrence(spec.cell, input_size, spec.hidden_size, num_layers, dropout,
@@ -125,7 +129,8 @@ class RecurrentNet(nn.Module):
         self.rnn = recurrence(spec, spec.input_size, spec.num_layers)
         self.decoder = (recurrence(spec, spec.hidden_size, spec.decoder_layers) if spec.decoder_steps
                         else None)
-        if spec.gate_cell != "gru":  # the spec has one bias: bias_hh stays 0 (see backends/canonical.py)
+        # the spec has one bias: bias_hh stays 0 (see backends/canonical.py); scan cells have no bias_hh
+        if spec.gate_cell != "gru" and not spec.scan_cell:
             for module, layers in self.recurrences():
                 for k in range(layers):
                     getattr(module, f"bias_hh_l{k}").requires_grad_(False)

@@ -2,7 +2,8 @@
 
 PyTorch stores ``weight_ih`` as (G*H, in), i.e. the canonical kernel transposed, in the same gate order;
 ``nn.Linear`` likewise. LSTM and RNN have two biases that the canonical format sums. Canonical ``rnn{l}``
-is layer l of ``model.rnn``, ``dec{l}`` layer l of ``model.decoder``.
+is layer l of ``model.rnn``, ``dec{l}`` layer l of ``model.decoder``. Scan cells store ``weight_ih`` and
+``bias_ih`` alike (no recurrent weights) and rglru's ``lambda_l{k}`` as the canonical ``lambda``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def to_canonical(model: nn.Module) -> dict[str, np.ndarray]:
     if model.embedding is not None:
         out["embedding"] = np_(model.embedding.weight)
     for p, rnn, k in _recurrent(model):
+        if spec.scan_cell:  # no recurrent kernel; one bias; rglru's Lambda
+            out[f"{p}/kernel"] = np_(getattr(rnn, f"weight_ih_l{k}")).T.copy()
+            out[f"{p}/bias"] = np_(getattr(rnn, f"bias_ih_l{k}"))
+            if spec.cell == "rglru":
+                out[f"{p}/lambda"] = np_(getattr(rnn, f"lambda_l{k}"))
+            continue
         out[f"{p}/kernel"] = np_(getattr(rnn, f"weight_ih_l{k}")).T.copy()
         out[f"{p}/recurrent_kernel"] = np_(getattr(rnn, f"weight_hh_l{k}")).T.copy()
         out.update(canonical.join_biases(spec, p, np_(getattr(rnn, f"bias_ih_l{k}")),
@@ -55,6 +62,12 @@ def from_canonical(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
     if model.embedding is not None:
         put(model.embedding.weight, weights["embedding"])
     for p, rnn, k in _recurrent(model):
+        if spec.scan_cell:
+            put(getattr(rnn, f"weight_ih_l{k}"), weights[f"{p}/kernel"].T)
+            put(getattr(rnn, f"bias_ih_l{k}"), weights[f"{p}/bias"])
+            if spec.cell == "rglru":
+                put(getattr(rnn, f"lambda_l{k}"), weights[f"{p}/lambda"])
+            continue
         put(getattr(rnn, f"weight_ih_l{k}"), weights[f"{p}/kernel"].T)
         put(getattr(rnn, f"weight_hh_l{k}"), weights[f"{p}/recurrent_kernel"].T)
         b_ih, b_hh = canonical.split_biases(spec, weights, p)
