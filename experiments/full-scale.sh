@@ -11,11 +11,12 @@
 #   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh keras-torch
 #   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh seeds      # imdb seed, seeds 1-2 (seed3, seed4: 3, 4)
 #   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh charlm-keras  # the char LMs, keras-jax/torch
-#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh ptb-keras-jax
+#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh ptb-keras-jax   # and ptb-keras-torch
+#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh mingru  # tinyshakespeare's minGRU model
 #   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh masks-a        # and masks-b: imdb seed on Keras
 set -uo pipefail
 PART="${1:-all}"
-case "$PART" in all|main|keras-torch|seeds|seed3|seed4|charlm-keras|ptb-keras-jax|masks-a|masks-b) ;; *) echo "full-scale.sh: unknown part '$PART'; give main, keras-torch, seeds, seed3, seed4, charlm-keras, ptb-keras-jax, masks-a, masks-b or nothing (all)" >&2; exit 2 ;; esac
+case "$PART" in all|main|keras-torch|seeds|seed3|seed4|charlm-keras|ptb-keras-jax|masks-a|masks-b|mingru|ptb-keras-torch) ;; *) echo "full-scale.sh: unknown part '$PART'; give main, keras-torch, seeds, seed3, seed4, charlm-keras, ptb-keras-jax, ptb-keras-torch, masks-a, masks-b, mingru or nothing (all)" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 FIVE=torch,keras,keras-jax,jax,mxnet
 FOUR=torch,keras,jax,mxnet
@@ -93,3 +94,7 @@ for seed in 0 1 2; do r masks-a imdb seed keras "$seed"; done
 r masks-a imdb seed keras-torch 1
 r masks-b imdb seed keras-torch 0
 for seed in 0 1 2; do r masks-b imdb seed keras-jax "$seed"; done
+# ptb on keras-torch (over an hour at one thread), so that no cell of the overview says "not run"
+m ptb-keras-torch ptb-full-keras-torch ptb full keras-torch 1
+# the parallel-scan cells (#32): tinyshakespeare's minGRU character model on every backend, fastest first
+m mingru tinyshakespeare-mingru tinyshakespeare mingru jax,torch,mxnet,keras-jax,keras,keras-torch 1

@@ -3,7 +3,8 @@ spec, times the measured samples/s, over the device's dense matrix-multiply rate
 
 The arithmetic counts the matrix products alone, a multiply-add as two FLOPs, per sample (one sequence
 of ``seq_len`` steps; a language model's window): each recurrent layer's input projection
-``2 * gates * H * I`` and recurrent product ``2 * gates * H * H`` per step (a one-hot input is the
+``2 * gates * H * I`` and recurrent product ``2 * gates * H * H`` per step (none for the scan cells, whose
+gates read the input alone) (a one-hot input is the
 dense ``vocab x gates*H`` product every framework here computes), the decoder's layers per decoder
 step, and the head's ``Dense`` layers once (``output="last"``) or per step (``"sequence"``). An
 embedding lookup costs no FLOPs; the gates' elementwise work (O(H) a step, a few per cent at these
@@ -19,10 +20,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from backends import canonical
 from harness import records
+from tasks.spec import SCAN_CELLS
 
-# matrix products per step: (input-projection gates, recurrent-product gates)
-GATES = {"rnn": (1, 1), "gru": (3, 3), "lstm": (4, 4), "spiking-lstm": (4, 4)}
+# matrix products per step: (input-projection blocks, recurrent-product blocks); the scan cells have no
+# recurrent matrix (their gates read the input alone), the canonical layout's blocks say how many
+GATES = {cell: (blocks, 0 if cell in SCAN_CELLS else blocks) for cell, blocks in canonical.GATES.items()}
 TRAIN_OVER_FORWARD = 3.0
 
 

@@ -36,6 +36,9 @@ def test_the_arithmetic_of_a_sample_follows_the_spec_by_formula():
     seq2seq = {**lm, "num_layers": 1, "decoder_steps": 4, "decoder_layers": 1}
     assert peak.forward_flops(seq2seq, 8) == (8 * 2 * 3 * 32 * 92 + 4 * 2 * 3 * 32 * 64 + 4 * 2 * 32 * 60)
     assert peak.forward_flops({**lm, "cell": "unknown-cell"}, 35) is None
+    # a scan cell: its blocks read the input alone, no recurrent product (minGRU: z and h~)
+    scan = {**lm, "cell": "mingru", "num_layers": 1}
+    assert peak.forward_flops(scan, 10) == 10 * (2 * 2 * 32 * 60 + 2 * 32 * 60)
 
 
 def test_fraction_of_peak_is_the_achieved_rate_over_the_same_devices_gemm(tmp_path):
