@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness import statistics
 from harness.bench import reference as bench_reference
+from harness.bench import verdicts
 from harness.bench.report import BUSY, groups, newest
 from harness.report.comparisons import NA, dig, fmt, fmt_spread, scale_label
 from tasks.base import Scale, Target
@@ -98,7 +99,8 @@ def _adapter_figure(r: dict[str, Any]) -> bool:
 def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict[str, float], str, set[str]]]:
     """Per (task, scale): training samples/s (median) per backend from the latest bench that measured
     at least two adapters of it without overrides, that bench's id, and the backends whose figures were
-    taken while other processes used the machine (``busy``). Reference rows are left out. Only the
+    taken while other processes used the machine (``busy``); ``records`` gives the records themselves,
+    for the paired intervals (``_ratio_text``). Reference rows are left out. Only the
     machine (and device, precision, threads) of the newest CPU bench counts, the device the overview's
     runs trained on, so ratios from different machines never share the table (GPU figures have tables
     of their own)."""
@@ -120,6 +122,27 @@ def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict
         if full:
             out[key] = (benches[full[-1]], full[-1], {name for bid, name in busy if bid == full[-1]})
     return out
+
+
+def records_of(bench_recs: list[dict[str, Any]], bench_id: str | None, task: str, scale: str
+               ) -> dict[str, dict[str, Any]]:
+    """The adapters' records of (task, scale) in bench ``bench_id``, by backend."""
+    return {r["backend"]: r for r in bench_recs if r.get("bench_id") == bench_id and r["task"] == task
+            and r["scale"] == scale and _adapter_figure(r)}
+
+
+def _ratio_text(backend: str, fastest: str, rates: dict[str, float],
+                recs: dict[str, dict[str, Any]]) -> str:
+    """`` · 0.61x [0.58-0.64]``: the backend's training speed over the fastest's, with the 95% interval
+    of the paired per-round ratios when both rows come from one interleaved bench (``harness.bench.
+    verdicts``); the bare ratio of the medians otherwise (too few rounds)."""
+    if backend == fastest:
+        return " · 1.00x"
+    found = verdicts.paired(recs[backend], recs[fastest], "train") if backend in recs and fastest in recs \
+        else None
+    if found is None:
+        return f" · {rates[backend] / rates[fastest]:.2f}x"
+    return f" · {found.interval()}"
 
 
 def _source(bench_recs: list[dict[str, Any]], used: set[str]) -> str | None:
@@ -181,12 +204,14 @@ def table(recs: list[dict[str, Any]], bench_recs: list[dict[str, Any]], backends
     for conf in confs:
         rates, bench_id, busy = speed.get((conf.task, conf.scale), ({}, None, set()))
         best = max(rates.values(), default=None)
+        fastest = max(rates, key=rates.get) if rates else None
+        recs_here = records_of(bench_recs, bench_id, conf.task, conf.scale) if rates else {}
         row = {"task": f"{conf.task} / {conf.scale}", "target (test)": _target_text(conf.target),
                "seed document": _reported(conf.task, conf.scale)}
         for b in _columns(confs, backends):
             text = _metric_text(conf, conf.cells.get(b)) if b in conf.cells else "not run"
             if b in rates and best:
-                text += f" · {rates[b] / best:.2f}x" + (BUSY if b in busy else "")
+                text += _ratio_text(b, fastest, rates, recs_here) + (BUSY if b in busy else "")
                 used.add(bench_id)
             row[b] = text
         rows.append(row)
@@ -228,10 +253,12 @@ def _reported(task: str, scale: str) -> str:
 
 NOTE = (
     "Each cell: the test metric, median [min-max] over seeds (n = seeds; the latest record of each), "
-    f"{MISSES} where the median misses the target; then `· 1.00x`, the training speed relative to the "
-    "fastest backend of that configuration in the bench (`python -m harness bench`, on one idle machine; no "
-    "figure where the configuration has not been benched; `(busy)` where other processes used the machine "
-    "while it was measured). Smoke scales and runs with `--set` overrides are "
+    f"{MISSES} where the median misses the target; then `· 0.60x [0.50-0.72]`, the training speed relative "
+    "to the fastest backend of that configuration in the bench (`python -m harness bench`, on one idle "
+    "machine): the geometric mean of the per-round ratios of one interleaved bench and its 95% interval "
+    "(an interval that holds 1 is no win; few rounds give wide ones); no figure where the configuration has "
+    "not been benched; `(busy)` where other processes used the machine while it was measured. Smoke scales "
+    "and runs with `--set` overrides are "
     "left out. "
     "The seed document column is the figure the task's source program or paper states."
 )
