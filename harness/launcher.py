@@ -227,6 +227,37 @@ def run_logged(argv: list[str], log: Path) -> int:
             raise
 
 
+def run_logged_with(python: str, argv: list[str], log: Path, tree: str | None = None,
+                    timeout: float = 900) -> int:
+    """``python -m harness argv`` with another interpreter (an A/B row's environment) and, with ``tree``,
+    another checkout's harness (``_in_tree``), output to ``log``; its exit status, or ``TIMED_OUT`` once
+    it has run ``timeout`` seconds (a parity worker takes seconds: one that hangs is not waited for)."""
+    env, cwd = _in_tree(child_env({"PYTHONUNBUFFERED": "1"}, pythonpath=False), tree)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as out:
+        out.write(f"$ {python} -m harness {' '.join(argv)}\n")
+        out.flush()
+        proc = subprocess.Popen(harness_cmd(python, argv), cwd=cwd, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            return TIMED_OUT
+        except BaseException:
+            _kill(proc)
+            raise
+
+
+def _in_tree(env: dict[str, str], tree: str | None) -> tuple[dict[str, str], Path]:
+    """A child's variables and folder to run checkout ``tree``'s harness (``bench --against``: first on
+    its path, so it wins over an editable install of this one, in that folder); this checkout's without."""
+    if not tree:
+        return env, ROOT
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
+    return env, Path(tree)
+
+
 def run_timed(python: str, argv: list[str], timeout: float, log: Path, env: Mapping[str, str]) -> int:
     """``python -m harness argv`` in its own process group, output to ``log``; its exit status, or
     ``TIMED_OUT`` once it has run ``timeout`` seconds (the whole group is killed)."""
@@ -439,9 +470,8 @@ def start_bench_worker(python: str, argv: list[str], n_threads: int, layout_env:
     install of this one), in that folder."""
     env = child_env({**thread_env(n_threads), "PYTHONUNBUFFERED": "1"}, pythonpath=False, drop=(layout_var,))
     env.update(layout_env)
-    if tree:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
-    return start_piped(python, argv, env, stderr, cwd=Path(tree) if tree else ROOT)
+    env, cwd = _in_tree(env, tree)
+    return start_piped(python, argv, env, stderr, cwd=cwd)
 
 
 def add_doctor_probe(sub: Any) -> None:

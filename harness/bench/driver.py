@@ -30,6 +30,7 @@ import tasks
 from harness import launcher, records
 from harness import statistics as st
 from harness.bench import ab, layout, quiet, verdicts
+from harness.bench import numerics as bench_numerics
 from harness.bench import plan as bench_plan
 from harness.bench import reference as bench_reference
 from harness.bench.worker import REPLY
@@ -111,6 +112,9 @@ class ProcessWorker:
 
 
 WorkerFactory = Callable[[str, Path], Worker]  # (backend, bench folder) -> a started worker
+# (points, rows, A/B pairs, log folder) -> the numerics entries (harness.bench.numerics.run)
+NumericsCheck = Callable[[list[bench_plan.Point], dict[str, dict[str, Any]], list[tuple[str, str]], Path],
+                         list[dict[str, Any]]]
 
 
 def _now() -> str:
@@ -137,7 +141,7 @@ def summarise(record: dict[str, Any]) -> None:
 
 
 def new_record(bench_id: str, point: bench_plan.Point, backend: str, opts: dict[str, Any],
-               load_before: dict[str, Any]) -> dict[str, Any]:
+               load_before: dict[str, Any], numerics: dict[str, Any] | None = None) -> dict[str, Any]:
     shape = bench_plan.resolve(point)
     return {
         "schema": records.BENCH, "bench_id": bench_id, "run_id": f"{bench_id}/{point.id}/{backend}",
@@ -149,7 +153,7 @@ def new_record(bench_id: str, point: bench_plan.Point, backend: str, opts: dict[
         | {"interleaved": list(opts["backends"]), "order": "ABBA", "synchronised": True,
            "fresh_worker_per_repeat": bool(opts.get("fresh_workers")),
            "verdicts": {"design": design(opts).to_dict(), "margin": opts.get("margin", st.MARGIN)}},
-        "ab": public_row((opts.get("rows") or {}).get(backend)),
+        "ab": public_row((opts.get("rows") or {}).get(backend)), "numerics": numerics,
         "repeats": [], "first_step_s": None, "first_predict_s": None, "build_s": None,
         "memory": {"peak_host_bytes": None, "peak_device_bytes": None},
         "environment": None, "load_before": load_before, "busy": bool(load_before.get("busy")),
@@ -254,7 +258,7 @@ def prepare(opts: dict[str, Any], out: Path, resume: bool) -> tuple[Path, dict[s
                 "options": {k: _option(opts, k) for k in PLAN_OPTIONS},
                 "points": [p.to_dict() for p in opts["points"]],
                 "rows": {n: public_row(r) for n, r in (opts.get("rows") or {}).items()},
-                "design": design(opts).to_dict(), "verdicts": [], "finished": None}
+                "design": design(opts).to_dict(), "verdicts": [], "numerics": None, "finished": None}
     try:
         records.dump_atomic(folder / MANIFEST, manifest)
     except OSError as exc:
@@ -301,8 +305,11 @@ def _measure_one(rec: dict[str, Any], point: bench_plan.Point, repeat: int, back
 
 def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: bool = False,
         sampler: Callable[[list[int]], quiet.Sample] = quiet.sample, progress: bool = True,
-        say: Callable[[str], None] | None = None) -> tuple[Path, list[dict[str, Any]]]:
-    """Measure every point on every backend, interleaved and repeated; the bench folder and its records."""
+        say: Callable[[str], None] | None = None, numerics: NumericsCheck | None = None
+        ) -> tuple[Path, list[dict[str, Any]]]:
+    """Measure every point on every backend, interleaved and repeated; the bench folder and its records.
+    ``numerics``: an A/B bench's check that its rows compute the same numbers, run once before the
+    rounds (a resume keeps what it found)."""
     from tqdm.auto import tqdm
 
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -331,6 +338,16 @@ def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: boo
             "marked busy: for figures to publish, bench on an otherwise idle machine")
     total = rounds(opts)
     seq = design(opts) if opts.get("sequential") else None
+    pairs = verdicts.ab_pairs(names, opts.get("rows") or {})
+    if numerics is not None and opts.get("sequential") and pairs and manifest.get("numerics") is None:
+        say(f"rnnbench: numerics: {len(pairs)} A/B pair(s) run the parity check's training steps from the "
+            "same weights (harness/bench/numerics.py)")
+        manifest["numerics"] = numerics(points, opts.get("rows") or {}, pairs, folder / "logs")
+        records.dump_atomic(folder / MANIFEST, manifest)
+        for e in manifest["numerics"]:
+            if e["verdict"] != "same":
+                say(f"rnnbench: numerics of {e['point']} {e['a']} / {e['b']}: {bench_numerics.mark(e)}"
+                    + (f" ({e['error']})" if e.get("error") else ""))
 
     def measured(rec: dict[str, Any] | None, repeat: int) -> bool:
         return bool(rec) and (rec["status"] == "failed" or any(x["repeat"] == repeat for x in rec["repeats"]))
@@ -356,7 +373,9 @@ def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: boo
                     key = (point.id, backend)
                     rec = recs.get(key)
                     if rec is None:
-                        rec = recs[key] = new_record(folder.name, point, backend, opts, load_before)
+                        rec = recs[key] = new_record(folder.name, point, backend, opts, load_before,
+                                                     bench_numerics.lookup(manifest.get("numerics"),
+                                                                           point.id, backend))
                     if measured(rec, repeat):
                         continue
                     bar.set_description(f"{point.id} {backend} r{repeat + 1}")
@@ -500,7 +519,8 @@ def main(args: Any) -> int:
         return ProcessWorker(backend, opts, folder / "logs" / f"{backend}.log",
                              randomise_layout=opts["fresh_workers"])
 
-    folder, recs = run(opts, out, make, resume=args.resume, progress=args.progress)
+    folder, recs = run(opts, out, make, resume=args.resume, progress=args.progress,
+                       numerics=bench_numerics.run)
     print(table(recs))
     judged = verdicts.table(recs)
     if judged:
@@ -521,6 +541,10 @@ def main(args: Any) -> int:
                      "repeat on a quieter machine or with a longer --min-time")
     open_ab = [c for c in verdicts.comparisons(recs) if c.kind == "ab" and
                (c.paired is None or c.paired.verdict == "inconclusive")]
+    differ = [f"{r['point']['id']} {r['backend']} / {n['b']}: {bench_numerics.mark(n)}" for r in recs
+              if (n := r.get("numerics")) and n["verdict"] != "same"]
+    if differ:
+        lines.append("bench: numerics not the same (parity check of the A/B rows): " + "; ".join(differ))
     if open_ab:
         lines.append("bench: inconclusive after the rounds measured: " + "; ".join(
             f"{c.point} {c.part} {c.a} / {c.b}" + (f" ({c.paired.note()})" if c.paired else "")

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.bench import driver as bench
+from harness.bench import numerics as bench_numerics
 from harness.bench import peak, verdicts
 from harness.bench import reference as bench_reference
 
@@ -101,7 +102,8 @@ def _shape(r: dict[str, Any]) -> str:
 def _cell(r: dict[str, Any] | None, part: str, best: float | None,
           fastest: dict[str, Any] | None = None) -> str:
     """samples/s median [min-max], the ratio to the row's fastest and, when both were measured in one
-    interleaved bench, the ratio's paired 95% interval and verdict (harness.bench.verdicts)."""
+    interleaved bench, the ratio's paired 95% interval and verdict (harness.bench.verdicts); an A/B
+    row's numerics check beside it (harness.bench.numerics)."""
     if r is None:
         return NA
     if r.get("status") == "failed":
@@ -114,7 +116,10 @@ def _cell(r: dict[str, Any] | None, part: str, best: float | None,
         found = verdicts.paired(r, fastest, part)
         if found is not None:
             ratio = f" {found.interval()} {found.verdict}"
-    return f"{s['median']:,.0f} [{s['min']:,.0f}-{s['max']:,.0f}]{ratio}{BUSY if r.get('busy') else ''}"
+    checked = bench_numerics.mark(r.get("numerics"))
+    checked = f", numerics {checked}" if checked else ""
+    return (f"{s['median']:,.0f} [{s['min']:,.0f}-{s['max']:,.0f}]{ratio}{checked}"
+            f"{BUSY if r.get('busy') else ''}")
 
 
 def latest(recs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -366,7 +371,9 @@ HEADLINE_NOTE = (
     "Training samples/s: median [min-max] of the interleaved repeats, and the ratio to the row's fastest "
     "backend; where both were measured in one bench, the ratio is the geometric mean of the per-round "
     "ratios with its 95% interval and verdict (same: within the bench's margin, 5% by default; slower; "
-    "inconclusive: the interval reaches both; docs/bench.md, \"Verdicts\")")
+    "inconclusive: the interval reaches both; docs/bench.md, \"Verdicts\"); an A/B row (`--variant`, "
+    "`--against`) adds whether it computes the same numbers as its baseline row (numerics \u2713, or "
+    "which quantity differs beyond the parity tolerances, by its largest relative difference)")
 REFERENCE_NOTE = (
     "Adapter / reference: each backend's samples/s over its framework's hand-written loop "
     "(`<backend>-reference`, benchmarks/reference/), both from the same bench, paired round by round: "

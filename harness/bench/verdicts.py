@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import statistics as st
+from harness.bench import numerics as bench_numerics
 from harness.bench import reference as bench_reference
 
 PARTS = ("train", "inference")
@@ -116,9 +117,19 @@ def undecided(recs: list[dict[str, Any]]) -> list[Comparison]:
             and (c.paired is None or c.paired.verdict == "inconclusive")]
 
 
+def numerics(recs: list[dict[str, Any]], c: Comparison) -> dict[str, Any] | None:
+    """The numerics entry of an A/B comparison (``harness.bench.numerics``): kept in row ``a``'s record."""
+    if c.kind != "ab":
+        return None
+    rec = next((r for r in recs if r["point"]["id"] == c.point and r["backend"] == c.a), None)
+    found = (rec or {}).get("numerics")
+    return found if found and found.get("b") == c.b else None
+
+
 def table(recs: list[dict[str, Any]]) -> str:
     """The bench summary's verdicts: a row per comparison (A/B pairs first), with its interval, verdict
-    and rounds; '' when there is nothing to compare."""
+    and rounds, and where the rows' numerics were checked, whether they compute the same numbers beside
+    the speed verdict; '' when there is nothing to compare."""
     from tabulate import tabulate
 
     found = comparisons(recs)
@@ -127,13 +138,16 @@ def table(recs: list[dict[str, Any]]) -> str:
     order = {"ab": 0, "reference": 1, "fastest": 2}
     found.sort(key=lambda c: (order[c.kind], c.point, c.part))
     what = {"ab": "A/B", "reference": "adapter / reference", "fastest": "against the fastest"}
+    checked = any(r.get("numerics") for r in recs)
     rows = []
     for c in found:
         p = c.paired
-        rows.append((c.point, c.part, f"{c.a} / {c.b}", what[c.kind],
-                     p.interval() if p else "n/a", p.verdict if p else "n/a",
-                     f"{p.n} of {p.rounds}" if p else "", f"{p.level:.1%}" if p else "", p.note() if p else
-                     "fewer than two paired rounds"))
-    return tabulate(rows, headers=("point", "part", "A / B", "comparison", "ratio [interval]", "verdict",
-                                   "rounds used", "level", "note"), tablefmt="simple_outline",
-                    disable_numparse=True)
+        row = [c.point, c.part, f"{c.a} / {c.b}", what[c.kind], p.interval() if p else "n/a",
+               p.verdict if p else "n/a"]
+        if checked:
+            row.append(bench_numerics.mark(numerics(recs, c)))
+        rows.append((*row, f"{p.n} of {p.rounds}" if p else "", f"{p.level:.1%}" if p else "",
+                     p.note() if p else "fewer than two paired rounds"))
+    headers = ("point", "part", "A / B", "comparison", "ratio [interval]", "verdict",
+               *(("numerics",) if checked else ()), "rounds used", "level", "note")
+    return tabulate(rows, headers=headers, tablefmt="simple_outline", disable_numparse=True)

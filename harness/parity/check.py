@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,9 @@ from tasks.spec import Dense, ModelSpec, Recipe
 
 FORWARD_TOL = 1e-5
 TRAIN_TOL = 1e-4
+STEPS = 20  # training steps compared by default (``parity --steps``, and a bench A/B's numerics check)
+BATCH = 16  # rows of the fixed batch, at most (fewer where the recipe's batch is smaller)
+QUANTITIES = {"outputs": ("forward", FORWARD_TOL), "loss": ("losses", TRAIN_TOL)}  # name: (key, tolerance)
 
 
 # Optimizer settings of a parity check: a learning rate that moves the loss in a few steps, and for Adam
@@ -124,8 +127,70 @@ def collect_isolated(backend: str, task: str, scale: str, cell: str, steps: int,
     if code != 0 or not result.exists():
         raise UserError(f"parity worker for {backend} failed (exit {code}); run it alone: "
                         f"python -m harness {' '.join(argv)}")
+    return _load(result)
+
+
+def collect_with(python: str, backend: str, task: str, scale: str, cell: str, steps: int, folder: Path,
+                 optim: dict[str, Any] | None, result: Path, log: Path, tree: str | None = None
+                 ) -> dict[str, np.ndarray]:
+    """A backend's results from a worker run by ``python`` (an A/B row's environment), with the harness
+    of checkout ``tree`` where given (``bench --against``): the same worker as ``parity``'s, so an A/B
+    bench's numerics check is the parity check between its rows."""
+    argv = launcher.parity_worker_argv(task, scale, cell, backend, steps, optim, folder, result)
+    code = launcher.run_logged_with(python, argv, log, tree)
+    if code != 0 or not result.exists():
+        raise UserError(f"parity worker for {backend} failed (exit {code}); its log: {log}")
+    return _load(result)
+
+
+def _load(result: Path) -> dict[str, np.ndarray]:
     with np.load(result) as r:
         return {k: r[k] for k in r.files}
+
+
+def shared_inputs(spec: ModelSpec, recipe: Recipe, seed: int, folder: Path
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The canonical weights and the fixed batch every worker of a check loads, drawn once and written to
+    ``folder`` (weights.npz, batch.npz)."""
+    weights = canonical.init(spec, seed)
+    x, y = fixed_batch(spec, min(recipe.batch_size, BATCH), seed)
+    canonical.save(str(folder / "weights.npz"), weights)
+    np.savez(folder / "batch.npz", x=x, y=y)
+    return weights, x, y
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Two workers' results set side by side: per quantity (``outputs``: the forward pass before
+    training; ``loss``: every step's loss) the largest absolute difference, which the tolerances judge,
+    and the largest relative one (over the largest magnitude of ``b``'s), which a reader can weigh."""
+
+    absolute: dict[str, float]
+    relative: dict[str, float]
+
+    @property
+    def ok(self) -> bool:
+        return all(self.absolute[q] <= tol for q, (_, tol) in QUANTITIES.items())
+
+    @property
+    def worst(self) -> str:
+        """The quantity furthest past (or nearest to) its tolerance."""
+        return max(QUANTITIES, key=lambda q: self.absolute[q] / QUANTITIES[q][1])
+
+
+def difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> Difference:
+    """How far ``a``'s outputs and losses are from ``b``'s (NaN anywhere: infinitely far)."""
+    absolute, relative = {}, {}
+    for name, (key, _) in QUANTITIES.items():
+        x, y = np.asarray(a[key], dtype=np.float64), np.asarray(b[key], dtype=np.float64)
+        if x.shape != y.shape or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            absolute[name] = relative[name] = float("inf")
+            continue
+        diff = float(np.max(np.abs(x - y))) if x.size else 0.0
+        scale = float(np.max(np.abs(y))) if y.size else 0.0
+        absolute[name] = diff
+        relative[name] = diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
+    return Difference(absolute, relative)
 
 
 def compare(results: dict[str, dict[str, np.ndarray]], expected_forward: np.ndarray, expected_loss: float
@@ -140,28 +205,23 @@ def compare(results: dict[str, dict[str, np.ndarray]], expected_forward: np.ndar
         ok &= good
         rows.append(("numpy reference", name, diff, loss, "ok" if good else "FAIL"))
     for a, b in combinations(results, 2):
-        fwd = float(np.max(np.abs(results[a]["forward"] - results[b]["forward"])))
-        loss = float(np.max(np.abs(results[a]["losses"] - results[b]["losses"])))
-        good = fwd <= FORWARD_TOL and loss <= TRAIN_TOL
-        ok &= good
-        rows.append((a, b, fwd, loss, "ok" if good else "FAIL"))
+        found = difference(results[a], results[b])
+        ok &= found.ok
+        rows.append((a, b, found.absolute["outputs"], found.absolute["loss"], "ok" if found.ok else "FAIL"))
     return rows, ok
 
 
 def run(task: str, backend_names: list[str], scale: str = "smoke", cells: list[str] | None = None,
-        steps: int = 20, seed: int = 0, collect=collect_isolated, optim: dict[str, Any] | None = None
+        steps: int = STEPS, seed: int = 0, collect=collect_isolated, optim: dict[str, Any] | None = None
         ) -> tuple[str, bool]:
     """The parity table for every cell kind, and whether every comparison is within tolerance."""
     out, all_ok = [], True
     shown = "".join(f" {s}" for s in (optim or {}).get("settings", []))
     for cell in cells or [parity_spec(task, scale, None, optim)[0].cell]:
         spec, recipe = parity_spec(task, scale, cell, optim)
-        weights = canonical.init(spec, seed)
-        x, y = fixed_batch(spec, min(recipe.batch_size, 16), seed)
         with tempfile.TemporaryDirectory(prefix="rnnbench-parity-") as tmp:
             folder = Path(tmp)
-            canonical.save(str(folder / "weights.npz"), weights)
-            np.savez(folder / "batch.npz", x=x, y=y)
+            weights, x, y = shared_inputs(spec, recipe, seed, folder)
             results = {b: collect(b, task, scale, cell, steps, folder, optim) for b in backend_names}
         expected = reference.forward(spec, weights, x)
         rows, ok = compare(results, expected, metrics.LOSSES[spec.loss](expected, y))

@@ -6,6 +6,8 @@ line, exit 2, nothing built). No environment is built and no speed is asserted: 
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +16,10 @@ from harness import cli, launcher
 from harness import statistics as st
 from harness.bench import ab, calibration, verdicts
 from harness.bench import driver as bench
+from harness.bench import numerics as bench_numerics
+from harness.bench import report as bench_report
 from harness.bench.worker import InProcessWorker, Measurer
+from tests.conftest import ROOT
 from tests.unit.test_bench import Clock, TimedAdapter, options, quiet_sampler
 
 
@@ -189,3 +194,103 @@ def test_variant_requirements_replace_the_same_project_only():
     assert ab.merged(base, ["Keras==3.14.1"]) == ["tensorflow-cpu==2.21.*", "numpy", "Keras==3.14.1"]
     assert ab.project("Tensorflow_CPU>=2.20") == "tensorflow-cpu"
     assert st.sequential(6, 30).looks == bench.design({"sequential": True, "max_rounds": 30}).looks
+
+
+# -- numerics: do the A/B rows compute the same numbers? (parity workers as child processes) ----------
+def fake_children(monkeypatch) -> None:
+    """Child processes get the scripted backend and synthetic task (tests/golden/site)."""
+    monkeypatch.setenv("RNNBENCH_GOLDEN_FAKES", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "tests" / "golden" / "site"), str(ROOT)]))
+    monkeypatch.delenv("RNNBENCH_IN_TOX", raising=False)
+    monkeypatch.delenv("RNNBENCH_GOLDEN_SKEW", raising=False)
+
+
+def interpreter(folder, name: str, prelude: str = "") -> str:
+    """A variant's "environment": this Python behind a wrapper script (``prelude``: shell run first)."""
+    path = folder / name / "bin" / "python"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"#!/bin/sh\n{prelude}\nexec {sys.executable} \"$@\"\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_against_rows_that_compute_the_same_numbers_are_marked_same(scripted, tmp_path, monkeypatch):
+    fake_children(monkeypatch)
+    rows = {"scripted": {"name": "scripted", "backend": "scripted", "ref": "working tree",
+                         "versus": "scripted@HEAD"},
+            "scripted@HEAD": {"name": "scripted@HEAD", "backend": "scripted", "ref": "HEAD",
+                              "tree": str(ROOT), "versus": None}}
+    folder, recs = bench.run(ab_options(rows, fresh_workers=True), tmp_path, slowed_workers([], {}),
+                             sampler=quiet_sampler(), progress=False, say=lambda _: None,
+                             numerics=bench_numerics.run)
+    manifest = json.loads((folder / "bench.json").read_text())
+    [entry] = manifest["numerics"]
+    assert (entry["point"], entry["a"], entry["b"], entry["verdict"]) == (
+        "synthetic-smoke", "scripted", "scripted@HEAD", "same")
+    assert entry["absolute"] == {"outputs": 0.0, "loss": 0.0} and entry["steps"] == 20
+    by = {r["backend"]: r for r in recs}
+    assert by["scripted"]["numerics"] == entry and by["scripted@HEAD"]["numerics"] is None
+    assert (folder / "logs" / "numerics-scripted@HEAD.log").read_text().startswith("$ ")
+    text = verdicts.table(recs)
+    assert "numerics" in text.splitlines()[1] and "\u2713" in text
+    train = bench_report.build(tmp_path, tmp_path / "report").tables[0][0].iloc[0]
+    assert train["scripted"].endswith(", numerics \u2713")
+
+
+def test_a_variant_whose_losses_moved_is_flagged_beside_its_speed_verdict(scripted, tmp_path, monkeypatch,
+                                                                          capsys):
+    fake_children(monkeypatch)
+    rows = variants("old", "new")
+    rows["scripted@old"]["python"] = interpreter(tmp_path / "envs", "old")
+    rows["scripted@new"]["python"] = interpreter(tmp_path / "envs", "new", "export RNNBENCH_GOLDEN_SKEW=3e-4")
+    said: list = []
+    folder, recs = bench.run(ab_options(rows, fresh_workers=True), tmp_path / "out",
+                             slowed_workers([], {"scripted@new": 1.25}), sampler=quiet_sampler(),
+                             progress=False, say=said.append, numerics=bench_numerics.run)
+    [entry] = json.loads((folder / "bench.json").read_text())["numerics"]
+    assert (entry["a"], entry["b"], entry["verdict"], entry["quantity"]) == (
+        "scripted@new", "scripted@old", "differs", "loss")
+    # the scripted losses are 1/step, scaled by 1 + 3e-4: every step off by the same relative amount
+    assert entry["relative"]["loss"] == pytest.approx(3e-4, rel=1e-3)
+    assert entry["relative"]["outputs"] == 0.0 and entry["absolute"]["loss"] == pytest.approx(3e-4, rel=1e-3)
+    assert entry["tolerance"] == {"outputs": 1e-5, "loss": 1e-4}
+    assert bench_numerics.mark(entry) == "differs: loss 3e-4"
+    assert any("numerics of synthetic-smoke scripted@new / scripted@old: differs: loss 3e-4" in s
+               for s in said)
+    row = next(line for line in verdicts.table(recs).splitlines() if "train" in line)
+    assert "slower" in row and "differs: loss 3e-4" in row  # beside the speed verdict
+    train = bench_report.build(tmp_path / "out", tmp_path / "report").tables[0][0].iloc[0]
+    assert train["scripted@new"].endswith(" slower, numerics differs: loss 3e-4")  # the report's table
+    assert "numerics" not in train["scripted@old"]
+
+
+def test_a_variant_whose_worker_fails_is_unchecked_and_the_bench_goes_on(scripted, tmp_path, monkeypatch):
+    fake_children(monkeypatch)
+    rows = variants("old", "new")
+    rows["scripted@new"]["python"] = interpreter(tmp_path / "envs", "new", "echo broken >&2; exit 3")
+    folder, recs = bench.run(ab_options(rows, fresh_workers=True), tmp_path / "out",
+                             slowed_workers([], {"scripted@new": 1.25}), sampler=quiet_sampler(),
+                             progress=False, say=lambda _: None, numerics=bench_numerics.run)
+    [entry] = json.loads((folder / "bench.json").read_text())["numerics"]
+    assert entry["verdict"] == "failed" and "parity worker for scripted failed (exit 3)" in entry["error"]
+    assert "numerics-scripted@new.log" in entry["error"]
+    assert "broken" in (folder / "logs" / "numerics-scripted@new.log").read_text()
+    assert all(r["status"] == "ok" and len(r["repeats"]) == 6 for r in recs)
+    assert bench_numerics.mark(entry) == "unchecked (a worker failed)"
+
+
+def test_points_with_the_same_parity_model_share_one_check(scripted, tmp_path):
+    calls: list = []
+
+    def collect(row, task, scale, cell, steps, folder, optim, log):
+        calls.append((row["name"], tuple(optim["settings"])))
+        return {"forward": np.zeros((2, 1)), "losses": np.ones(steps)}
+
+    opts = options(sweeps=[["shape.seq_len", [3, 6]], ["model.hidden_size", [2, 4]]])
+    rows = variants("old", "new")
+    found = bench_numerics.run(opts["points"], rows, [("scripted@new", "scripted@old")], tmp_path, collect)
+    assert [e["point"] for e in found] == [p.id for p in opts["points"]]
+    assert {e["verdict"] for e in found} == {"same"}
+    # the length is the speed shape's alone: two parity models (hidden 2 and 4), each row once
+    assert sorted(set(calls)) == sorted(calls) and len(calls) == 4
+    assert {s for _, s in calls} == {("model.hidden_size=2",), ("model.hidden_size=4",)}
