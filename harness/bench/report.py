@@ -7,8 +7,10 @@ interleaved repeats and the ratio to the row's fastest backend. The latest bench
 backend) is used. Figures measured while other processes used the machine are marked ``busy``.
 
 Sweeps: for each bench with swept fields, per swept axis a log-log plot of training and inference
-throughput against the axis value, one line per backend (one panel per value of the other axes), with
-the fitted scaling exponent (the slope of log throughput on log size) in the legend.
+throughput against the axis value, one line per backend (one panel per value of the other axes), each
+point's min-max over the repeats as its error bar, and in the legend the fitted scaling exponent (the
+slope of log throughput on log size) and, at the largest size, the paired ratio to the panel's fastest
+backend with its 95% interval (the rows of one sweep are of one bench: the same interleaved rounds).
 
 Reference rows (``<backend>-reference``, ``harness.bench.reference``): the headline shows them as columns,
 and a table per group gives adapter / reference for training and inference, per point and backend, from
@@ -225,8 +227,64 @@ def _order(values: tuple) -> list[tuple]:
     return [(0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in values]
 
 
+@dataclass
+class Series:
+    """One backend's line in a sweep panel: per swept value the median and the min-max over the repeats
+    (the error bar: the repeats' own values, so the bar shows what was measured, fresh workers and
+    process layouts included), the fitted exponent, and at the largest size the paired ratio against
+    the panel's fastest row (or an A/B row's baseline) with its interval and verdict."""
+
+    backend: str
+    xs: list[Any]
+    medians: list[float]
+    lows: list[float]
+    highs: list[float]
+    exponent: float | None = None
+    ratio: str | None = None
+
+
+def _extremes(r: dict[str, Any], part: str) -> tuple[float, float]:
+    """The min and max of a record's per-repeat samples/s (its summary's where it has no repeats)."""
+    values = list(verdicts.by_round(r, part).values())
+    if values:
+        return min(values), max(values)
+    s = (r.get(part) or {}).get("samples_per_s") or {}
+    return s.get("min", s["median"]), s.get("max", s["median"])
+
+
+def sweep_series(subset: list[dict[str, Any]], axis: str, part: str, names: list[str], numeric: bool
+                 ) -> list[Series]:
+    """The lines of one sweep panel (records of one bench with the other axes fixed), in ``names`` order."""
+    def value(r: dict[str, Any]) -> Any:
+        x = r["point"]["overrides"][axis]
+        return x if numeric else str(x)
+
+    found = []
+    for backend in names:
+        rows = sorted((r for r in subset if r["backend"] == backend and _median(r, part)), key=value)
+        if not rows:
+            continue
+        xs = [r["point"]["overrides"][axis] for r in rows]
+        medians = [_median(r, part) for r in rows]
+        lows, highs = zip(*(_extremes(r, part) for r in rows), strict=True)
+        found.append(Series(backend, xs, medians, list(lows), list(highs),
+                            exponent(xs, medians) if numeric else None))
+    if numeric and len(found) >= 2:
+        largest = max(x for line in found for x in line.xs)
+        at = [r for r in subset if r["point"]["overrides"][axis] == largest]
+        kinds = {"ab": 0, "fastest": 1}
+        said: dict[str, str] = {}
+        for c in sorted((c for c in verdicts.comparisons(at) if c.part == part and c.kind in kinds
+                         and c.paired is not None), key=lambda c: kinds[c.kind]):
+            said.setdefault(c.a, f"{c.paired.interval()} {c.paired.verdict} vs {c.b} at {largest:g}")
+        for line in found:
+            line.ratio = said.get(line.backend)
+    return found
+
+
 def plot_sweep(bench_id: str, recs: list[dict[str, Any]], out: Path) -> list[Path]:
-    """One PNG per swept axis: throughput against the axis value, a line per backend."""
+    """One PNG per swept axis: throughput against the axis value, a line per backend, each point's
+    min-max over the repeats as its error bar, and the paired ratio at the largest size in the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -241,22 +299,20 @@ def plot_sweep(bench_id: str, recs: list[dict[str, Any]], out: Path) -> list[Pat
     for axis in axes_keys:
         others = [k for k in axes_keys if k != axis]
         combos = sorted({tuple(r["point"]["overrides"].get(k) for k in others) for r in recs}, key=_order)
-        fig, grid = plt.subplots(2, len(combos), figsize=(4.2 * len(combos), 7), squeeze=False)
+        fig, grid = plt.subplots(2, len(combos), figsize=(4.2 * len(combos), 7.5), squeeze=False)
         numeric = all(isinstance(r["point"]["overrides"][axis], (int, float)) for r in recs)
         for col, combo in enumerate(combos):
             subset = [r for r in recs if tuple(r["point"]["overrides"].get(k) for k in others) == combo]
             for row, (part, label) in enumerate((("train", "training"), ("inference", "inference"))):
                 ax = grid[row][col]
-                for backend in (b for b in names if any(r["backend"] == b for r in subset)):
-                    pts = sorted(((r["point"]["overrides"][axis], _median(r, part))
-                                  for r in subset if r["backend"] == backend and _median(r, part)),
-                                 key=lambda p: p[0] if numeric else str(p[0]))
-                    if not pts:
-                        continue
-                    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-                    k = exponent(xs, ys) if numeric else None
-                    ax.plot(xs if numeric else [str(x) for x in xs], ys, marker="o", color=colours[backend],
-                            label=f"{backend}" + (f" (k={k:+.2f})" if k is not None else ""))
+                for line in sweep_series(subset, axis, part, names, numeric):
+                    k = line.exponent
+                    below = [m - lo for m, lo in zip(line.medians, line.lows, strict=True)]
+                    above = [hi - m for m, hi in zip(line.medians, line.highs, strict=True)]
+                    ax.errorbar(line.xs if numeric else [str(x) for x in line.xs], line.medians,
+                                yerr=[below, above], marker="o", capsize=3, color=colours[line.backend],
+                                label=f"{line.backend}" + (f" (k={k:+.2f})" if k is not None else "")
+                                + (f"\n  {line.ratio}" if line.ratio else ""))
                 if numeric:
                     ax.set_xscale("log")
                     ax.set_xticks(sorted({r["point"]["overrides"][axis] for r in subset}))
@@ -268,9 +324,9 @@ def plot_sweep(bench_id: str, recs: list[dict[str, Any]], out: Path) -> list[Pat
                 ax.set_xlabel(axis.split(".", 1)[1])
                 ax.set_ylabel(f"{label} samples/s")
                 ax.grid(True, which="both", alpha=0.3)
-                ax.legend(fontsize=8)
-        fig.suptitle(f"{task}: throughput against {axis.split('.', 1)[1]} (k: fitted exponent), "
-                     f"bench {bench_id}", fontsize=11)
+                ax.legend(fontsize=7)
+        fig.suptitle(f"{task}: throughput against {axis.split('.', 1)[1]}, bench {bench_id}\n(median, bars: "
+                     "min-max of the repeats; k: fitted exponent; ratio: paired, 95% interval)", fontsize=10)
         fig.tight_layout()
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"sweep-{task}-{axis.split('.', 1)[1]}-{bench_id}")
         path = out / f"{slug}.png"

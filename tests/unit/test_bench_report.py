@@ -71,6 +71,30 @@ def test_sweep_plot_fits_the_scaling_exponent(tmp_path):
     assert speed.tables[0] == (None, None)  # a sweep alone has no headline rows
 
 
+def test_sweep_error_bars_are_the_min_max_of_the_repeats_and_the_legend_has_the_paired_ratio(tmp_path):
+    recs = [make_bench_record(backend=b, train=100 * bs * (2 if b == "jax" else 1), infer=50 * bs,
+                              overrides={"recipe.batch_size": bs}, bench_id="bench-sweep")
+            for b in ("torch", "jax") for bs in (16, 64, 256)]
+    odd = recs[1]  # torch at 64: repeats wider than its summary says; the bars come from the repeats
+    odd["repeats"] = [{**r, "train_samples_per_s": v}
+                      for r, v in zip(odd["repeats"], (5000, 6000, 6400, 7000, 9000), strict=True)]
+    write(tmp_path / "bench", *recs)
+    lines = bench_report.sweep_series(recs, "recipe.batch_size", "train", ["torch", "jax"], numeric=True)
+    torch, jax = lines
+    assert (torch.backend, torch.xs, jax.xs) == ("torch", [16, 64, 256], [16, 64, 256])
+    assert torch.medians[1] == 6400 and (torch.lows[1], torch.highs[1]) == (5000, 9000)
+    assert (jax.lows[2], jax.highs[2]) == (51200 * 0.98, 51200 * 1.02)  # spread 0.04: -2% to +2%
+    assert torch.exponent == pytest.approx(1.0) and jax.exponent == pytest.approx(1.0)
+    # both rows of one bench: torch against the fastest (jax) at the largest size, paired round by round
+    assert torch.ratio == "0.50x [0.50-0.50] slower vs jax at 256" and jax.ratio is None
+    infer = bench_report.sweep_series(recs, "recipe.batch_size", "inference", ["torch", "jax"], numeric=True)
+    # equal rows: the first is the fastest, the other a tie within the margin
+    assert (infer[0].ratio, infer[1].ratio) == (None, "1.00x [1.00-1.00] same vs torch at 256")
+    speed = bench_report.build(tmp_path / "bench", tmp_path / "out")
+    [png] = speed.images[0]
+    assert png.name == "sweep-imdb-batch_size-bench-sweep.png" and png.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_report_has_a_speed_section_in_markdown_html_and_readme(tmp_path):
     write(tmp_path / "bench", make_bench_record(backend="torch"),
           make_bench_record(backend="keras", train=500))
