@@ -64,7 +64,13 @@ def run(points: list[bench_plan.Point], rows: dict[str, dict[str, Any]], pairs: 
         optim = optim_of(point)
         key = (point.task, point.scale, tuple(optim["settings"]), optim["optimizer"])
         if key not in cache:
-            cache[key] = _check(point, optim, rows, needed, pairs, logs, collect, steps, seed)
+            try:
+                cache[key] = _check(point, optim, rows, needed, pairs, logs, collect, steps, seed)
+            except (UserError, KeyError, ValueError) as exc:  # a model the parity check cannot set up
+                why = str(exc.args[0]) if exc.args else type(exc).__name__
+                cache[key] = [{"a": a, "b": b, "verdict": "failed", "quantity": None, "relative": None,
+                               "absolute": None, "error": why, "steps": steps,
+                               "optimizer": optim["optimizer"], "tolerance": None} for a, b in pairs]
         out += [{"point": point.id, **entry} for entry in cache[key]]
     return out
 
