@@ -299,7 +299,7 @@ def plot_sweep(bench_id: str, recs: list[dict[str, Any]], out: Path) -> list[Pat
     for axis in axes_keys:
         others = [k for k in axes_keys if k != axis]
         combos = sorted({tuple(r["point"]["overrides"].get(k) for k in others) for r in recs}, key=_order)
-        fig, grid = plt.subplots(2, len(combos), figsize=(4.2 * len(combos), 7.5), squeeze=False)
+        fig, grid = plt.subplots(2, len(combos), figsize=(max(7.0, 4.2 * len(combos)), 7.5), squeeze=False)
         numeric = all(isinstance(r["point"]["overrides"][axis], (int, float)) for r in recs)
         for col, combo in enumerate(combos):
             subset = [r for r in recs if tuple(r["point"]["overrides"].get(k) for k in others) == combo]
