@@ -11,15 +11,13 @@ from harness import launcher, options
 from harness.common import outdir
 from harness.errors import UserError
 
-BENCH_DEFAULT = "results/bench"
-
 
 def add_parser(sub: Any) -> None:
     report = sub.add_parser("report", help="tables, plots and an HTML page from result records")
     report.add_argument("--runs", default="results/runs", help="folder of result records")
     options.add_out(report, "results/report", "folder for report.md/.html and PNG plots")
     report.add_argument("--readme", help="rewrite the results section of this README")
-    report.add_argument("--bench", default=BENCH_DEFAULT,
+    report.add_argument("--bench", default="results/bench",
                         help="folder of bench records (the Speed section)")
     report.add_argument("--include-smoke", action="store_true",
                         help="also the smoke-scale comparisons (left out: their figures say nothing)")
@@ -32,9 +30,6 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     if not Path(args.runs).is_dir():
         raise UserError(f"--runs {args.runs}: no such folder; give the folder of result records "
                         "(default results/runs, where run and matrix write them)")
-    if args.bench and args.bench != BENCH_DEFAULT and not Path(args.bench).is_dir():
-        raise UserError(f"--bench {args.bench}: no such folder; give the folder of bench records "
-                        f"(default {BENCH_DEFAULT})")
     outdir.check_writable(args.out)
     print(write(args.runs, args.out, args.readme, args.bench, args.include_smoke))
     return 0
