@@ -56,6 +56,8 @@ class Scale:
     # the seed document's (or paper's) own figure for this configuration, as it states it: the overview's
     # column beside the measured ones
     reported: str = ""
+    # why a run of this configuration may miss the target, in one line (the overview's note under a †)
+    misses: str = ""
 
     def with_epochs(self, epochs: int) -> Scale:
         return replace(self, recipe=replace(self.recipe, epochs=epochs))

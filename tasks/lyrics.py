@@ -10,6 +10,7 @@ sampling, Adam 1e-3). Training perplexity on 10,000 characters only shows memori
 from __future__ import annotations
 
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from tasks import _lm, data
@@ -42,6 +43,9 @@ SCALES = _lm.char_scales(
     "the seed's nn.RNN run: RNN 256, consecutive sampling, Adam 1e-3, clip 0.01, 250 epochs",
     reported="none held out (training perplexity 1.05-1.3)",
 )
+SCALES["full"] = replace(SCALES["full"], misses=(
+    "the seed holds no text out and memorises its lyrics (training perplexity 1.05-1.3): held-out "
+    "perplexity rises as it does"))
 SCALES["scratch"] = Scale(
     "scratch", "the seed's from-scratch run: random sampling, SGD lr 100, clip 0.01, 250 epochs",
     SCALES["full"].model, Recipe(optimizer="sgd", lr=100.0, clip_norm=1e-2, batch_size=32, eval_batch_size=32,

@@ -50,6 +50,10 @@ MINGRU = Scale(
            sampling="consecutive"),
     {"steps": 256},
 )
+_HARDER = ("the test split (the text's last 10%) is harder than the validation split (the 10% before it): "
+           "the target, char-rnn's validation figure")
+_SCALES["full"] = replace(_SCALES["full"], misses=f"{_HARDER}, is met on validation and missed on test")
+MINGRU = replace(MINGRU, misses=f"{_HARDER}, is missed on both by this minGRU model at 10 epochs")
 MINGRU_SMOKE = replace(MINGRU, name="mingru-smoke",
                        description="the mingru scale at hidden 16, 1 epoch over 6,000 characters: seconds",
                        model=replace(MINGRU.model, hidden_size=16, embed_dim=8, num_layers=2),

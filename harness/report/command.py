@@ -53,12 +53,13 @@ def write(runs: str, out: str, readme: str | None, bench: str | None = None,
     view, speed_source = overview.table(rep.records, speed.records if speed else [], backends.names(),
                                         include_smoke)
     walls = overview.wall_times(rep.records, backends.names(), include_smoke)
+    notes = overview.misses(rep.records, include_smoke)
     targets = overview.wall_times(rep.records, backends.names(), include_smoke, "time_to_target_s")
     target_md = (f"### Time to target, minutes\n\n{targets.to_markdown(index=False)}\n\n"
                  f"{overview.TARGET_NOTE}" if targets is not None else None)
 
     def markdown(image_dir: str | None) -> str:
-        parts = [f"## Overview\n\n{overview.markdown(view, speed_source)}"]
+        parts = [f"## Overview\n\n{overview.markdown(view, speed_source, notes)}"]
         if target_md:
             parts.append(target_md)
         if walls is not None:
@@ -70,7 +71,7 @@ def write(runs: str, out: str, readme: str | None, bench: str | None = None,
         return "\n\n".join(parts)
 
     def short(rel: str) -> str:
-        parts = [f"### Overview\n\n{overview.markdown(view, speed_source)}"]
+        parts = [f"### Overview\n\n{overview.markdown(view, speed_source, notes)}"]
         if target_md:
             parts.append(target_md)
         if speed is not None:
@@ -82,7 +83,7 @@ def write(runs: str, out: str, readme: str | None, bench: str | None = None,
 
     (out_dir / "report.md").write_text(markdown("") + "\n")
     (out_dir / "report.html").write_text(rep.html(speed.html() if speed else "",
-                                                  overview.html(view, speed_source, walls, targets)))
+                                                  overview.html(view, speed_source, walls, targets, notes)))
     if readme:
         rel = os.path.relpath(out_dir.resolve(), Path(readme).resolve().parent)
         report.update_readme(Path(readme), short(rel))

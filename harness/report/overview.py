@@ -268,11 +268,36 @@ def _where(source: str | None) -> str:
     return f" Speed ratios from the bench on {source}." if source else ""
 
 
-def markdown(frame: pd.DataFrame | None, source: str | None) -> str:
+def misses(recs: list[dict[str, Any]], include_smoke: bool = False) -> list[str]:
+    """One line per configuration where some backend's median misses the target: the task's reason
+    (``Scale.misses``) and the validation and test medians over every backend's runs, so the reason can
+    be checked against the figures."""
+    notes = []
+    for conf in configs(recs, include_smoke):
+        metric, value = conf.target.get("metric"), conf.target.get("value")
+        if value is None:
+            continue
+        rule = Target(metric or "", value, conf.target.get("mode", "max"))
+        tests = {b: cell.values(f"test_{metric}") for b, cell in conf.cells.items()}
+        if all(not v or rule.reached(statistics.spread(v)["median"]) for v in tests.values()):
+            continue
+        found = _scale(conf.task, conf.scale)
+        why = (found.misses if found else "") or "no reason recorded for this configuration"
+        test = [x for v in tests.values() for x in v]
+        val = [x for cell in conf.cells.values() for x in cell.values(f"val_{metric}_best")]
+        figures = "; ".join(f"{name} {fmt(statistics.spread(xs)['median'])}"
+                            for name, xs in (("validation (best epoch)", val), ("test", test)) if xs)
+        notes.append(f"{MISSES} {conf.task} / {conf.scale}: {why} ({figures}: medians over every "
+                     "backend's runs).")
+    return notes
+
+
+def markdown(frame: pd.DataFrame | None, source: str | None, notes: list[str] | None = None) -> str:
     if frame is None:
         return ("_No full-scale result records yet: run `experiments/full-scale.sh` "
                 "(or `python -m harness matrix`)._")
-    return f"{frame.to_markdown(index=False)}\n\n{NOTE}{_where(source)}"
+    lines = "".join(f"\n- {note}" for note in notes or [])
+    return f"{frame.to_markdown(index=False)}\n\n{NOTE}{_where(source)}" + (f"\n{lines}" if lines else "")
 
 
 TARGET_NOTE = (
@@ -296,11 +321,13 @@ def _prose(text: str) -> str:
 
 
 def html(frame: pd.DataFrame | None, source: str | None, walls: pd.DataFrame | None = None,
-         targets: pd.DataFrame | None = None) -> str:
+         targets: pd.DataFrame | None = None, notes: list[str] | None = None) -> str:
     if frame is None:
         return "<p>No full-scale result records yet.</p>"
     out = (frame.to_html(index=False, escape=True, border=0, classes="runs overview", table_id="overview")
            + f"\n<p>{_prose(NOTE + _where(source))}</p>")
+    if notes:
+        out += "\n<ul>" + "".join(f"<li>{_prose(n)}</li>" for n in notes) + "</ul>"
     if targets is not None:
         out += ("\n<h3>Time to target, minutes</h3>\n"
                 + targets.to_html(index=False, escape=True, border=0, classes="runs",

@@ -148,3 +148,17 @@ def test_curves_take_the_median_of_the_seeds_epoch_by_epoch_and_keep_loaded_runs
     epochs, values = plots._by_epoch([quiet, busy], "val_accuracy")
     assert epochs == [1, 2] and values.shape == (2, 2)  # the epochs both reached
     assert values[0].tolist() == pytest.approx([0.7, 0.75])
+
+
+def test_a_missed_target_gets_its_configurations_reason_and_both_figures(tmp_path):
+    runs = tmp_path / "runs"
+    for backend, test, val in (("torch", 0.80, 0.86), ("jax", 0.90, 0.88)):
+        write(runs, make_record(backend=backend, accuracy=test, metrics={
+            "test_accuracy": test, "val_accuracy_best": val}, scale="seed", epochs=10))
+    write(runs, make_record(backend="torch", accuracy=0.9, **FULL))  # imdb/full meets its target: no note
+    notes = overview.misses(records.load_all(runs))
+    assert notes == ["† imdb / seed: seed noise: the seeds' spread (about ±0.01) straddles the target, so a "
+                     "median near 0.84 meets or misses it by the draw (validation (best epoch) 0.87; test "
+                     "0.85: medians over every backend's runs)."]
+    text = overview.markdown(*overview.table(records.load_all(runs), [], ["torch", "jax"]), notes)
+    assert text.endswith(notes[0])
