@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import platform
+import warnings
 
 _FTZ, _DAZ = 1 << 15, 1 << 6
 _MXCSR_OFFSET = 28  # in glibc's x86-64 fenv_t
@@ -58,6 +59,10 @@ def set_flush_to_zero(on: bool) -> bool:
     value = int.from_bytes(env.raw[_MXCSR_OFFSET : _MXCSR_OFFSET + 4], "little")
     value = value | _FTZ | _DAZ if on else value & ~(_FTZ | _DAZ)
     env[_MXCSR_OFFSET : _MXCSR_OFFSET + 4] = value.to_bytes(4, "little")
+    if on:  # NumPy < 2 measures the smallest subnormal when a library first asks np.finfo (SciPy does at
+        # import, and MXNet imports SciPy where it is installed), finds zero under FTZ and says so on
+        # stderr: the flush is ours and on purpose, so that warning is noise above a one-line error
+        warnings.filterwarnings("ignore", message="The value of the smallest subnormal", category=UserWarning)
     return libm.fesetenv(env) == 0 and enabled() is on
 
 
