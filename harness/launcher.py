@@ -340,7 +340,8 @@ _RESOLVED = ("import importlib.metadata as m, json, sys; print(json.dumps({'pyth
 def _pip_error(done: subprocess.CompletedProcess) -> str:
     """pip's first error line, shortened (its 'from versions' list can run to hundreds of names)."""
     lines = [ln.strip() for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("ERROR:")] or lines[-1:] or ["no output"]
+    errors = [ln for ln in lines if ln.startswith("ERROR:")  # not its note on versions for other Pythons
+              and not ln.startswith("ERROR: Ignored the following")] or lines[-1:] or ["no output"]
     line = errors[0].removeprefix("ERROR: ")
     return line.split(" (from versions:")[0][:300]
 

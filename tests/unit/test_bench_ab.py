@@ -294,3 +294,14 @@ def test_points_with_the_same_parity_model_share_one_check(scripted, tmp_path):
     # the length is the speed shape's alone: two parity models (hidden 2 and 4), each row once
     assert sorted(set(calls)) == sorted(calls) and len(calls) == 4
     assert {s for _, s in calls} == {("model.hidden_size=2",), ("model.hidden_size=4",)}
+
+
+def test_pips_reason_is_its_error_not_its_note_on_other_pythons():
+    import subprocess
+
+    out = subprocess.CompletedProcess([], 1, "", "ERROR: Ignored the following versions that require a "
+                                      "different python version: 1.21.2 Requires-Python >=3.7,<3.11\n"
+                                      "ERROR: Could not find a version that satisfies the requirement "
+                                      "keras==99.0 (from versions: 2.0.0, 3.15.1)\n"
+                                      "ERROR: No matching distribution found for keras==99.0\n")
+    assert launcher._pip_error(out) == "Could not find a version that satisfies the requirement keras==99.0"
