@@ -233,6 +233,13 @@ def run_logged_with(python: str, argv: list[str], log: Path, tree: str | None = 
     another checkout's harness (``_in_tree``), output to ``log``; its exit status, or ``TIMED_OUT`` once
     it has run ``timeout`` seconds (a parity worker takes seconds: one that hangs is not waited for)."""
     env, cwd = _in_tree(child_env({"PYTHONUNBUFFERED": "1"}, pythonpath=False), tree)
+    return _logged(python, argv, log, cwd, env, timeout)
+
+
+def _logged(python: str, argv: list[str], log: Path, cwd: Path, env: Mapping[str, str], timeout: float,
+            stopped: str = "") -> int:
+    """``python -m harness argv`` in its own process group, its command line and output appended to
+    ``log``; its exit status, or ``TIMED_OUT`` (the group killed, ``stopped`` written) after ``timeout``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as out:
         out.write(f"$ {python} -m harness {' '.join(argv)}\n")
@@ -243,6 +250,7 @@ def run_logged_with(python: str, argv: list[str], log: Path, tree: str | None = 
             return proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
+            out.write(stopped)
             return TIMED_OUT
         except BaseException:
             _kill(proc)
@@ -262,21 +270,8 @@ def run_timed(python: str, argv: list[str], timeout: float, log: Path, env: Mapp
     """``python -m harness argv`` in its own process group, output to ``log``; its exit status, or
     ``TIMED_OUT`` once it has run ``timeout`` seconds (the whole group is killed)."""
     child = child_env({**env, "PYTHONUNBUFFERED": "1"})
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as out:
-        out.write(f"$ {python} -m harness {' '.join(argv)}\n")
-        out.flush()
-        proc = subprocess.Popen(harness_cmd(python, argv), cwd=ROOT, env=child, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            return proc.wait(timeout=max(timeout, 1.0))
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            out.write(f"\ndoctor: stopped after {timeout:.0f} s (its share of the time budget)\n")
-            return TIMED_OUT
-        except BaseException:
-            _kill(proc)
-            raise
+    return _logged(python, argv, log, ROOT, child, max(timeout, 1.0),
+                   f"\ndoctor: stopped after {timeout:.0f} s (its share of the time budget)\n")
 
 
 # Run in the child before it becomes `python -m harness ...`: die with the parent (SIGKILL on the parent's
