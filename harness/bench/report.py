@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from harness.bench import driver as bench
+from harness.bench import lengths, peak, verdicts
 from harness.bench import numerics as bench_numerics
-from harness.bench import peak, verdicts
 from harness.bench import reference as bench_reference
 
 NA = "n/a"
@@ -347,6 +347,10 @@ class Speed:
     ratios: list[pd.DataFrame | None] = field(default_factory=list)  # adapter / reference, per group
     fractions: list[tuple[pd.DataFrame | None, str | None]] = field(default_factory=list)  # of peak
     records: list[dict[str, Any]] = field(default_factory=list)  # every bench record read, oldest first
+    lengths: list[tuple[pd.DataFrame | None, Path | None]] = field(default_factory=list)  # per group
+
+    def _lengths(self) -> list[tuple[pd.DataFrame | None, Path | None]]:
+        return self.lengths or [(None, None)] * len(self.groups)
 
     def _ratios(self) -> list[pd.DataFrame | None]:
         return self.ratios or [None] * len(self.groups)
@@ -368,7 +372,7 @@ class Speed:
             return f"_No bench records under {self.folder}: run `python -m harness bench`._"
         parts = []
         rows = list(zip(self.groups, self.tables, self.images, self._ratios(), self._fractions(),
-                        strict=True))
+                        self._lengths(), strict=True))
         if headline_only:
             shown = shown_in_readme(self.groups)
             if len(rows) > len(shown):
@@ -376,7 +380,7 @@ class Speed:
                              f"{len(rows) - len(shown)} other machine(s) and precision(s) in the full "
                              "report.")
             rows = [row for row in rows if any(row[0] is g for g in shown)]
-        for group, (train, infer), images, versus, (of_peak, peak_rate) in rows:
+        for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot) in rows:
             parts.append(f"{'####' if headline_only else '###'} Speed on {group.title}")
             if train is not None:
                 parts.append(f"{HEADLINE_NOTE}\n\n{train.to_markdown(index=False)}")
@@ -390,8 +394,12 @@ class Speed:
                 parts.append(f"Inference samples/s:\n\n{infer.to_markdown(index=False)}")
             if versus is not None:
                 parts.append(f"{REFERENCE_NOTE}\n\n{versus.to_markdown(index=False)}")
-            if image_dir is not None and images:
-                prefix = image_dir.rstrip("/") + "/" if image_dir else ""
+            if by_length is not None:
+                parts.append(f"{LENGTHS_NOTE}\n\n{by_length.to_markdown(index=False)}")
+            prefix = (image_dir.rstrip("/") + "/" if image_dir else "") if image_dir is not None else None
+            if prefix is not None and length_plot is not None:
+                parts.append(f"![{length_plot.stem}]({prefix}{length_plot.name})")
+            if prefix is not None and images:
                 parts.append(" ".join(f"![{p.stem}]({prefix}{p.name})" for p in images))
         parts.append(NOTES)
         return "\n\n".join(parts)
@@ -403,8 +411,9 @@ class Speed:
         if not self.groups:
             return f"<p>No bench records under {html.escape(str(self.folder))}.</p>"
         body = []
-        for group, (train, infer), images, versus, (of_peak, peak_rate) in zip(
-                self.groups, self.tables, self.images, self._ratios(), self._fractions(), strict=True):
+        for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot) in zip(
+                self.groups, self.tables, self.images, self._ratios(), self._fractions(), self._lengths(),
+                strict=True):
             body.append(f"<h3>Speed on {html.escape(group.title)}</h3>")
             for frame, what in ((train, "Training"), (infer, "Inference")):
                 if frame is not None:
@@ -416,7 +425,10 @@ class Speed:
             if versus is not None:
                 body.append(f"<p>{html.escape(REFERENCE_NOTE)}</p>")
                 body.append(versus.to_html(index=False, escape=True, border=0, classes="runs speed"))
-            for p in images:
+            if by_length is not None:
+                body.append(f"<p>{html.escape(LENGTHS_NOTE)}</p>")
+                body.append(by_length.to_html(index=False, escape=True, border=0, classes="runs speed"))
+            for p in ([length_plot] if length_plot is not None else []) + images:
                 data = base64.b64encode(p.read_bytes()).decode("ascii")
                 body.append(f'<img alt="{html.escape(p.stem)}" src="data:image/png;base64,{data}">')
         body.append(f"<p>{html.escape(NOTES)}</p>")
@@ -434,6 +446,12 @@ REFERENCE_NOTE = (
     "Adapter / reference: each backend's samples/s over its framework's hand-written loop "
     "(`<backend>-reference`, benchmarks/reference/), both from the same bench, paired round by round: "
     "ratio [95% interval] and verdict (faster: the adapter beats its reference):")
+LENGTHS_NOTE = (
+    "Time per token against sequence length (`harness.bench.lengths`, from the benches of "
+    "`experiments/scan-bench.sh`): "
+    "training microseconds per token, median of the repeats, per cell, scan mode (scan cells) or kernel "
+    "path (lstm) and backend, and k of time per token ~ T^k fitted over the lengths: 0 for a cost linear "
+    "in the length. The lengths may come from several benches, so no paired ratio is claimed here:")
 NOTES = (
     "Speed figures come from `python -m harness bench`: synthetic batches of each task's real shapes, "
     "warm-up (and the first step, with any compilation) apart, every clock read after the backend "
@@ -452,5 +470,7 @@ def build(folder: Path, out: Path, peak_dir: Path | None = None) -> Speed:
     out.mkdir(parents=True, exist_ok=True)
     tables = [(headline(g, "train"), headline(g, "inference")) for g in found]
     images = [[p for bench_id, rs in sweeps(g) for p in plot_sweep(bench_id, rs, out)] for g in found]
+    by_length = [(lengths.table(g.records), lengths.plot(g.records, out, f"{g.device} {g.precision}, "
+                  f"{g.threads} threads, machine {g.machine}")) for g in found]
     return Speed(found, tables, images, Path(folder), ratios=[ratios(g) for g in found],
-                 fractions=[fractions(g, peak_records) for g in found], records=recs)
+                 fractions=[fractions(g, peak_records) for g in found], records=recs, lengths=by_length)
