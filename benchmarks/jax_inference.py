@@ -27,8 +27,9 @@ from flax import nnx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks" / "reference")]
 
-import backends  # noqa: E402
 import flax_loop  # noqa: E402
+
+import backends  # noqa: E402
 import tasks  # noqa: E402
 from backends import canonical  # noqa: E402
 from backends.jax import adapter as jax_adapter  # noqa: E402
@@ -75,7 +76,6 @@ def main() -> None:
             for i in range(args.calls):
                 variants[name](xs[i % 4])
             rates[name].append(args.calls * args.batch / (time.perf_counter() - start))
-    base = np.median(rates["plain"])
     print(f"IMDB full inference, batch {args.batch} x {seq_len}, jax {jax.__version__}, "
           f"{args.rounds} interleaved rounds of {args.calls} calls")
     for name, v in rates.items():
