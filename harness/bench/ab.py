@@ -13,6 +13,7 @@ name, requirements pip cannot resolve, a GITREF that names no commit.
 from __future__ import annotations
 
 import configparser
+import itertools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -24,13 +25,17 @@ from harness.errors import UserError
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CORE = ("numpy", "pandas", "tabulate", "tqdm", "matplotlib", "psutil")  # what a worker imports besides
 IDLE = {"slow5": 0.05, "slow10": 0.10}  # calibration slowdowns: the fraction of each timed span idled
-# calibration rows of backend B, each (suffix, versus suffix, idle): two disjoint A/A pairs and two
-# slowed rows, each against a plain row of its own, so every block of rounds gives two A/A decisions and
-# one trial at 10% and one at 5%
+# calibration rows of backend B, each (suffix, versus suffix, idle): four plain rows and two slowed ones;
+# the verdict table shows two disjoint A/A pairs and each slowed row against a plain row of its own
 CALIBRATION = (("", None, 0.0), ("~a2", "", 0.0), ("~a3", None, 0.0), ("~a4", "~a3", 0.0),
                ("~slow10", "", IDLE["slow10"]), ("~slow5", "~a3", IDLE["slow5"]))
-AA_PAIRS = (("~a2", ""), ("~a4", "~a3"))
-POWER = {0.10: ("~slow10", ""), 0.05: ("~slow5", "~a3")}
+PLAIN = ("", "~a2", "~a3", "~a4")
+# the calibration's trials reuse each block of rounds (issue 31 allows it): every pair of plain rows is an
+# A/A decision (six a block, two of them disjoint) and each slowed row meets every plain row (four a block,
+# one of them independent of the other slowed row's)
+AA_PAIRS = tuple(itertools.combinations(PLAIN, 2))
+AA_DISJOINT = (("~a2", ""), ("~a4", "~a3"))
+POWER = {0.10: "~slow10", 0.05: "~slow5"}
 
 
 def project(requirement: str) -> str:

@@ -123,12 +123,14 @@ def test_calibration_rows_idle_a_known_fraction_and_the_summary_counts_trials(sc
     assert by["scripted~slow10"]["repeats"][0]["calibration_idle"] == 0.10
     found = calibration.summarise(recs, block=6)
     train = next(r for r in found["results"] if r["part"] == "train")
-    assert (train["aa_trials"], train["aa_false"]) == (4, 0)  # two disjoint A/A pairs x two blocks
-    assert train["power"]["0.10"] == {"trials": 2, "detected": 2, "rate": 1.0}
-    assert train["power"]["0.05"]["detected"] == 2
+    # six A/A pairs of the four plain rows x two blocks, four of them from the two disjoint pairs
+    assert (train["aa_trials"], train["aa_false"], train["aa_disjoint"]) == (12, 0, 4)
+    # each slowed row against the four plain rows x two blocks, two of them independent
+    assert train["power"]["0.10"] == {"trials": 8, "detected": 8, "rate": 1.0, "independent": 2}
+    assert train["power"]["0.05"]["detected"] == 8
     assert found["sentences"] == ["on this machine a 10% slowdown of synthetic-smoke/scripted training is "
-                                  "detected in 100% of 2 trials with 6 rounds (5%: 100% of 2); A/A gave 0% "
-                                  "false verdicts in 4 trials"]
+                                  "detected in 100% of 8 trials with 6 rounds (5%: 100% of 8); A/A gave 0% "
+                                  "false verdicts in 12 trials (0 of the 4 disjoint ones)"]
 
 
 def test_a_plain_bench_judges_every_backend_against_the_rows_fastest(scripted, tmp_path):
