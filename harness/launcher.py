@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import importlib.util
 import json
 import os
@@ -27,7 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,14 +89,30 @@ def run_tox(args: list[str]) -> int:
     return subprocess.run([*_tox(), "-c", str(ROOT / "tox.ini"), *args], cwd=ROOT, env=env).returncode
 
 
+@contextlib.contextmanager
+def _build_lock(env: str) -> Iterator[None]:
+    """One tox build or check of ``env`` at a time across processes: two commands started together (two
+    `run`s in the background) would otherwise both reinstall the package into it, and the second finds the
+    first's files half removed."""
+    path = ROOT / ".tox" / f".{env}.build.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _build(tox: list[str], env: str, quiet: bool = False) -> None:
     """Build (or check) tox environment ``env``; ``quiet`` keeps tox's output off the screen unless it
     fails."""
     cmd = [*tox, "run", "-e", env, "--notest", "-q"]
-    if quiet:
-        built = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    else:
-        built = subprocess.run(cmd, cwd=ROOT, stdout=sys.stderr)
+    with _build_lock(env):
+        if quiet:
+            built = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        else:
+            built = subprocess.run(cmd, cwd=ROOT, stdout=sys.stderr)
     if built.returncode != 0:
         if quiet:
             sys.stderr.write(built.stdout + built.stderr)

@@ -170,3 +170,25 @@ def test_a_tox_environment_is_checked_once_a_process(monkeypatch, tmp_path):
     python.unlink()  # an environment removed since: checked again
     with pytest.raises(UserError, match="cannot find the Python of tox environment 'keras'"):
         launcher.tox_python("keras")
+
+
+def test_a_tox_build_holds_a_lock_other_processes_wait_for(monkeypatch, tmp_path):
+    """Two commands started together must not reinstall into one environment at once (pip's uninstall
+    of the first removes files the second is replacing): the build runs under an exclusive file lock."""
+    monkeypatch.setattr(launcher, "ROOT", tmp_path)
+    probe = ("import fcntl, sys\nh = open(sys.argv[1], 'a')\n"
+             "try:\n    fcntl.flock(h, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n"
+             "    sys.exit(3)\n")
+    lock = tmp_path / ".tox" / ".keras.build.lock"
+    seen = []
+    real_run = subprocess.run
+
+    def fake_run(cmd, **kw):  # while tox "builds", another process tries the lock without waiting
+        seen.append(real_run([sys.executable, "-c", probe, str(lock)]).returncode)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(launcher.subprocess, "run", fake_run)
+    launcher._build(["tox"], "keras", quiet=True)
+    assert seen == [3]
+    monkeypatch.undo()
+    assert subprocess.run([sys.executable, "-c", probe, str(lock)]).returncode == 0  # released after
