@@ -72,13 +72,24 @@ def newest(found: list[Group]) -> Group:
     return max(found, key=lambda g: max(r.get("started") or "" for r in g.records))
 
 
+def compares(group: Group) -> bool:
+    """Whether one bench of ``group`` measured two backends or more of one configuration (adapters and
+    references, A/B rows left out): a bench of one backend (a thread-count check, an A/B of versions)
+    compares no frameworks and must not take the place of the group that does."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for r in plain(group.records):
+        seen.setdefault((r["bench_id"], r["point"]["id"]), set()).add(bench_reference.base(r["backend"]))
+    return any(len(names) >= 2 for names in seen.values())
+
+
 def shown_in_readme(found: list[Group]) -> list[Group]:
-    """The README's groups: per device kind (CPU, then GPU), the fp32 group of its most recent bench, so a
-    GPU bench never replaces the CPU table nor shares one with it; other precisions and machines are in
-    the full report."""
+    """The README's groups: per device kind (CPU, then GPU), the fp32 group of its most recent bench that
+    compares backends, so a GPU bench never replaces the CPU table nor shares one with it, nor a bench of
+    one backend the table of six; other precisions, thread counts and machines are in the full report."""
     shown = []
+    comparing = [g for g in found if compares(g)] or found
     for device in ("cpu", "gpu"):
-        candidates = [g for g in found if g.device == device and g.precision == "fp32"]
+        candidates = [g for g in comparing if g.device == device and g.precision == "fp32"]
         if candidates:
             shown.append(newest(candidates))
     return shown or [newest(found)]
@@ -104,8 +115,7 @@ def _shape(r: dict[str, Any]) -> str:
 def _cell(r: dict[str, Any] | None, part: str, best: float | None,
           fastest: dict[str, Any] | None = None) -> str:
     """samples/s median [min-max], the ratio to the row's fastest and, when both were measured in one
-    interleaved bench, the ratio's paired 95% interval and verdict (harness.bench.verdicts); an A/B
-    row's numerics check beside it (harness.bench.numerics)."""
+    interleaved bench, the ratio's paired 95% interval and verdict (harness.bench.verdicts)."""
     if r is None:
         return NA
     if r.get("status") == "failed":
@@ -118,10 +128,16 @@ def _cell(r: dict[str, Any] | None, part: str, best: float | None,
         found = verdicts.paired(r, fastest, part)
         if found is not None:
             ratio = f" {found.interval()} {found.verdict}"
-    checked = bench_numerics.mark(r.get("numerics"))
-    checked = f", numerics {checked}" if checked else ""
-    return (f"{s['median']:,.0f} [{s['min']:,.0f}-{s['max']:,.0f}]{ratio}{checked}"
+    return (f"{s['median']:,.0f} [{s['min']:,.0f}-{s['max']:,.0f}]{ratio}"
             f"{BUSY if r.get('busy') else ''}")
+
+
+def plain(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of the headline tables: a task's own shapes (no sweep overrides) from benches that
+    compare backends, not the rows of an A/B bench (``--variant``, ``--against``, ``--calibrate``), whose
+    extra rows would otherwise take a backend's column and split it from the bench the others come from;
+    those have their own table (``ab_verdicts``)."""
+    return [r for r in recs if not r["point"].get("overrides") and not r.get("ab")]
 
 
 def latest(recs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -134,12 +150,12 @@ def latest(recs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
 
 def headline(group: Group, part: str = "train") -> pd.DataFrame | None:
     """Task-shape rows, backend columns (``part``: ``train`` or ``inference``)."""
-    plain = [r for r in group.records if not r["point"].get("overrides")]
-    if not plain:
+    rows_of = plain(group.records)
+    if not rows_of:
         return None
-    chosen = latest(plain)
+    chosen = latest(rows_of)
     points = list(dict.fromkeys(pid for pid, _ in chosen))
-    order = [b for r in plain for b in (r.get("protocol") or {}).get("interleaved", [])]
+    order = [b for r in rows_of for b in (r.get("protocol") or {}).get("interleaved", [])]
     present = {b for _, b in chosen}
     names = [b for b in dict.fromkeys([*order, *(b for _, b in chosen)]) if b in present]
     rows = []
@@ -157,14 +173,14 @@ def fractions(group: Group, peak_records: list[dict[str, Any]]) -> tuple[pd.Data
     """Achieved training TFLOP/s and its fraction of the device's measured GEMM peak, task-shape rows and
     backend columns as the headline (``harness.bench.peak``); and the peak's description. (None, None)
     where no peak was measured for this device and precision."""
-    plain = [r for r in group.records if not r["point"].get("overrides") and r.get("status") == "ok"]
-    if not plain:
+    ok = [r for r in plain(group.records) if r.get("status") == "ok"]
+    if not ok:
         return None, None
-    found = peak.peak_for(peak_records, peak.device_key(plain[-1]), group.precision)
+    found = peak.peak_for(peak_records, peak.device_key(ok[-1]), group.precision)
     if found is None:
         return None, None
     rate, how = found
-    chosen = latest(plain)
+    chosen = latest(ok)
     names = list(dict.fromkeys(b for _, b in chosen))
     rows = []
     for pid in dict.fromkeys(pid for pid, _ in chosen):
@@ -193,7 +209,7 @@ def ratios(group: Group) -> pd.DataFrame | None:
     """Adapter / reference samples/s (medians) per point and backend: both records of one bench, the
     latest bench that has both finished; None without reference rows."""
     ok = {(r["bench_id"], r["point"]["id"], r["backend"]): r
-          for r in group.records if r.get("status") == "ok"}
+          for r in plain(group.records) if r.get("status") == "ok"}
     pairs: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
     for (bench_id, pid, name), ref in ok.items():  # oldest first: a later bench replaces an earlier one
         adapter = ok.get((bench_id, pid, bench_reference.base(name)))
@@ -204,6 +220,39 @@ def ratios(group: Group) -> pd.DataFrame | None:
     return pd.DataFrame([{"point": pid, "backend": b, "train adapter/reference": _ratio(a, r, "train"),
                           "inference adapter/reference": _ratio(a, r, "inference"), "bench": a["bench_id"]}
                          for (pid, b), (a, r) in pairs.items()])
+
+
+def _ab_kind(a: dict[str, Any], b: dict[str, Any] | None) -> str:
+    """What an A/B comparison set against what: the requirements of two variants, two commits, or
+    calibration."""
+    ab, other = a.get("ab") or {}, (b or {}).get("ab") or {}
+    if ab.get("calibration"):
+        return "calibration (A/A and a known slowdown)"
+    if "variant" in ab:
+        return f"versions: {' '.join(ab.get('asked') or [])} against {' '.join(other.get('asked') or [])}"
+    return f"commits: {ab.get('ref', '?')} against {other.get('ref', '?')}"
+
+
+def ab_verdicts(group: Group) -> pd.DataFrame | None:
+    """Each A/B bench's comparisons (``harness.bench.verdicts``, as its summary printed them): ratio A/B
+    with its interval, verdict, rounds and numerics; None without A/B benches."""
+    by_bench: dict[str, list[dict[str, Any]]] = {}
+    for r in group.records:
+        if r.get("ab"):
+            by_bench.setdefault(r["bench_id"], []).append(r)
+    rows = []
+    for bench_id, recs in sorted(by_bench.items()):
+        for c in verdicts.comparisons(recs):
+            if c.kind != "ab":
+                continue
+            a = next(r for r in recs if r["point"]["id"] == c.point and r["backend"] == c.a)
+            b = next((r for r in recs if r["point"]["id"] == c.point and r["backend"] == c.b), None)
+            p = c.paired
+            rows.append({"bench": bench_id, "what": _ab_kind(a, b), "point": c.point, "part": c.part,
+                         "A / B": f"{c.a} / {c.b}", "ratio [95%]": p.interval() if p else NA,
+                         "verdict": p.verdict if p else NA, "rounds": f"{p.n} of {p.rounds}" if p else NA,
+                         "numerics": bench_numerics.mark(verdicts.numerics(recs, c)) or ""})
+    return pd.DataFrame(rows) if rows else None
 
 
 def sweeps(group: Group) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -348,9 +397,13 @@ class Speed:
     fractions: list[tuple[pd.DataFrame | None, str | None]] = field(default_factory=list)  # of peak
     records: list[dict[str, Any]] = field(default_factory=list)  # every bench record read, oldest first
     lengths: list[tuple[pd.DataFrame | None, Path | None]] = field(default_factory=list)  # per group
+    ab: list[pd.DataFrame | None] = field(default_factory=list)  # A/B benches' verdicts, per group
 
     def _lengths(self) -> list[tuple[pd.DataFrame | None, Path | None]]:
         return self.lengths or [(None, None)] * len(self.groups)
+
+    def _ab(self) -> list[pd.DataFrame | None]:
+        return self.ab or [None] * len(self.groups)
 
     def _ratios(self) -> list[pd.DataFrame | None]:
         return self.ratios or [None] * len(self.groups)
@@ -372,7 +425,7 @@ class Speed:
             return f"_No bench records under {self.folder}: run `python -m harness bench`._"
         parts = []
         rows = list(zip(self.groups, self.tables, self.images, self._ratios(), self._fractions(),
-                        self._lengths(), strict=True))
+                        self._lengths(), self._ab(), strict=True))
         if headline_only:
             shown = shown_in_readme(self.groups)
             if len(rows) > len(shown):
@@ -380,7 +433,7 @@ class Speed:
                              f"{len(rows) - len(shown)} other machine(s) and precision(s) in the full "
                              "report.")
             rows = [row for row in rows if any(row[0] is g for g in shown)]
-        for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot) in rows:
+        for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot), ab in rows:
             parts.append(f"{'####' if headline_only else '###'} Speed on {group.title}")
             if train is not None:
                 parts.append(f"{HEADLINE_NOTE}\n\n{train.to_markdown(index=False)}")
@@ -394,6 +447,8 @@ class Speed:
                 parts.append(f"Inference samples/s:\n\n{infer.to_markdown(index=False)}")
             if versus is not None:
                 parts.append(f"{REFERENCE_NOTE}\n\n{versus.to_markdown(index=False)}")
+            if ab is not None:
+                parts.append(f"{AB_NOTE}\n\n{ab.to_markdown(index=False)}")
             if by_length is not None:
                 parts.append(f"{LENGTHS_NOTE}\n\n{by_length.to_markdown(index=False)}")
             prefix = (image_dir.rstrip("/") + "/" if image_dir else "") if image_dir is not None else None
@@ -411,9 +466,9 @@ class Speed:
         if not self.groups:
             return f"<p>No bench records under {html.escape(str(self.folder))}.</p>"
         body = []
-        for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot) in zip(
+        for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot), ab in zip(
                 self.groups, self.tables, self.images, self._ratios(), self._fractions(), self._lengths(),
-                strict=True):
+                self._ab(), strict=True):
             body.append(f"<h3>Speed on {html.escape(group.title)}</h3>")
             for frame, what in ((train, "Training"), (infer, "Inference")):
                 if frame is not None:
@@ -425,6 +480,9 @@ class Speed:
             if versus is not None:
                 body.append(f"<p>{html.escape(REFERENCE_NOTE)}</p>")
                 body.append(versus.to_html(index=False, escape=True, border=0, classes="runs speed"))
+            if ab is not None:
+                body.append(f"<p>{html.escape(AB_NOTE)}</p>")
+                body.append(ab.to_html(index=False, escape=True, border=0, classes="runs speed"))
             if by_length is not None:
                 body.append(f"<p>{html.escape(LENGTHS_NOTE)}</p>")
                 body.append(by_length.to_html(index=False, escape=True, border=0, classes="runs speed"))
@@ -439,13 +497,16 @@ HEADLINE_NOTE = (
     "Training samples/s: median [min-max] of the interleaved repeats, and the ratio to the row's fastest "
     "backend; where both were measured in one bench, the ratio is the geometric mean of the per-round "
     "ratios with its 95% interval and verdict (same: within the bench's margin, 5% by default; slower; "
-    "inconclusive: the interval reaches both; docs/bench.md, \"Verdicts\"); an A/B row (`--variant`, "
-    "`--against`) adds whether it computes the same numbers as its baseline row (numerics \u2713, or "
-    "which quantity differs beyond the parity tolerances, by its largest relative difference)")
+    "inconclusive: the interval reaches both; docs/bench.md, \"Verdicts\")")
 REFERENCE_NOTE = (
     "Adapter / reference: each backend's samples/s over its framework's hand-written loop "
     "(`<backend>-reference`, benchmarks/reference/), both from the same bench, paired round by round: "
     "ratio [95% interval] and verdict (faster: the adapter beats its reference):")
+AB_NOTE = (
+    "A/B benches (`--variant`, `--against`, `--calibrate`; docs/bench.md): each comparison of one "
+    "interleaved bench, A over B, the geometric mean of the per-round ratios with its 95% interval, the "
+    "verdict, the rounds it used of those measured, and whether A and B compute the same numbers. Their "
+    "rows stay out of the tables above, which compare backends:")
 LENGTHS_NOTE = (
     "Time per token against sequence length (`harness.bench.lengths`, from the benches of "
     "`experiments/scan-bench.sh`): "
@@ -473,4 +534,5 @@ def build(folder: Path, out: Path, peak_dir: Path | None = None) -> Speed:
     by_length = [(lengths.table(g.records), lengths.plot(g.records, out, f"{g.device} {g.precision}, "
                   f"{g.threads} threads, machine {g.machine}")) for g in found]
     return Speed(found, tables, images, Path(folder), ratios=[ratios(g) for g in found],
+                 ab=[ab_verdicts(g) for g in found],
                  fractions=[fractions(g, peak_records) for g in found], records=recs, lengths=by_length)

@@ -21,7 +21,7 @@ import pandas as pd
 from harness import statistics
 from harness.bench import reference as bench_reference
 from harness.bench import verdicts
-from harness.bench.report import BUSY, groups, newest
+from harness.bench.report import BUSY, compares, groups, newest
 from harness.report.comparisons import NA, dig, fmt, fmt_spread, scale_label
 from tasks.base import Scale, Target
 
@@ -93,7 +93,8 @@ def _adapter_figure(r: dict[str, Any]) -> bool:
     """A finished bench record of an adapter (not a reference loop) on the task's own model."""
     return (r.get("status") == "ok" and not (r.get("point") or {}).get("overrides")
             and bool(dig(r, "train", "samples_per_s", "median"))
-            and not bench_reference.is_reference(r["backend"]))
+            and not bench_reference.is_reference(r["backend"]) and not r.get("ab"))
+
 
 
 def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict[str, float], str, set[str]]]:
@@ -110,8 +111,9 @@ def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict
     found = groups(usable)
     by_bench: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     busy: set[tuple[str, str]] = set()  # (bench id, backend)
-    for r in newest([g for g in found if g.device == "cpu"] or found).records:  # oldest first: a later
-        # bench replaces an earlier one
+    comparing = [g for g in found if compares(g)] or found
+    # oldest first: a later bench replaces an earlier one
+    for r in newest([g for g in comparing if g.device == "cpu"] or comparing).records:
         rate = dig(r, "train", "samples_per_s", "median")
         by_bench.setdefault((r["task"], r["scale"]), {}).setdefault(r["bench_id"], {})[r["backend"]] = rate
         if r.get("busy"):

@@ -235,8 +235,10 @@ def test_against_rows_that_compute_the_same_numbers_are_marked_same(scripted, tm
     assert (folder / "logs" / "numerics-scripted@HEAD.log").read_text().startswith("$ ")
     text = verdicts.table(recs)
     assert "numerics" in text.splitlines()[1] and "\u2713" in text
-    train = bench_report.build(tmp_path, tmp_path / "report").tables[0][0].iloc[0]
-    assert train["scripted"].endswith(", numerics \u2713")
+    ab = bench_report.build(tmp_path, tmp_path / "report").ab[0]  # the report's A/B table
+    row = ab[ab["part"] == "train"].iloc[0]
+    assert (row["A / B"], row["numerics"]) == ("scripted / scripted@HEAD", "\u2713")
+    assert row["what"] == "commits: working tree against HEAD"
 
 
 def test_a_variant_whose_losses_moved_is_flagged_beside_its_speed_verdict(scripted, tmp_path, monkeypatch,
@@ -261,9 +263,10 @@ def test_a_variant_whose_losses_moved_is_flagged_beside_its_speed_verdict(script
                for s in said)
     row = next(line for line in verdicts.table(recs).splitlines() if "train" in line)
     assert "slower" in row and "differs: loss 3e-4" in row  # beside the speed verdict
-    train = bench_report.build(tmp_path / "out", tmp_path / "report").tables[0][0].iloc[0]
-    assert train["scripted@new"].endswith(" slower, numerics differs: loss 3e-4")  # the report's table
-    assert "numerics" not in train["scripted@old"]
+    ab = bench_report.build(tmp_path / "out", tmp_path / "report").ab[0]  # the report's A/B table
+    row = ab[ab["part"] == "train"].iloc[0]
+    assert (row["A / B"], row["verdict"], row["numerics"]) == (
+        "scripted@new / scripted@old", "slower", "differs: loss 3e-4")
 
 
 def test_a_variant_whose_worker_fails_is_unchecked_and_the_bench_goes_on(scripted, tmp_path, monkeypatch):

@@ -135,3 +135,36 @@ def test_readme_shows_the_newest_machines_bench_alone(tmp_path):
     assert "1 other machine(s) and precision(s) in the full report" in short
     full = speed.markdown(None)
     assert "machine new-box" in full and "machine old-box" in full
+
+
+def test_ab_rows_stay_out_of_the_backend_tables_and_get_a_table_of_their_own(tmp_path):
+    """A newer A/B bench (here of keras versions, with a row named plainly `torch` as a calibration bench
+    has) must not take torch's column from the bench of six, nor make the README show a one-backend
+    table; its comparisons are listed apart, with their verdicts."""
+    six = [make_bench_record(backend=b, train=t) for b, t in (("torch", 1000), ("mxnet", 1500))]
+    later = {"bench_id": "bench-20260103T000000", "started": "2026-01-03T00:00:00+00:00"}
+    old = make_bench_record(backend="keras@old", train=900, **later)
+    new = make_bench_record(backend="keras@new", train=720, **later)
+    old["ab"] = {"name": "keras@old", "backend": "keras", "variant": "old", "asked": ["keras==3.14.1"],
+                 "versus": None}
+    new["ab"] = {"name": "keras@new", "backend": "keras", "variant": "new", "asked": ["keras==3.15.1"],
+                 "versus": "keras@old"}
+    calibration = make_bench_record(backend="torch", train=5, **later)
+    calibration["ab"] = {"name": "torch", "backend": "torch", "calibration": True, "versus": None}
+    one_thread = make_bench_record(backend="torch", train=700, bench_id="bench-20260104T000000",
+                                   started="2026-01-04T00:00:00+00:00")
+    one_thread["protocol"]["threads"] = 1
+    write(tmp_path / "bench", *six, old, new, calibration, one_thread)
+    speed = bench_report.build(tmp_path / "bench", tmp_path / "out")
+    two_threads = speed.groups.index(next(g for g in speed.groups if g.threads == 2))
+    train = speed.tables[two_threads][0]
+    assert list(train.columns) == ["task shape", "torch", "mxnet"]
+    assert train.iloc[0]["torch"].startswith("1,000 [980-1,020] 0.67x [0.67-0.67] slower")
+    ab = speed.ab[two_threads]
+    row = ab[ab["part"] == "train"].iloc[0]
+    assert (row["A / B"], row["ratio [95%]"], row["verdict"]) == (
+        "keras@new / keras@old", "0.80x [0.80-0.80]", "slower")
+    assert row["what"] == "versions: keras==3.15.1 against keras==3.14.1"
+    short = speed.markdown(None, headline_only=True)
+    assert "1,500 [" in short and "700 [" not in short  # the bench of two backends, not the newer one of one
+    assert "A/B benches" in speed.markdown(None) and "A/B benches" not in short

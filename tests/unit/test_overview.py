@@ -91,6 +91,24 @@ def test_speed_ratios_come_from_the_newest_benchs_machine_alone(folders):
     assert source == "CPU of m2 (2 cores), cpu, fp32, 2 threads (machine m2), bench bench-20260301T000000"
 
 
+def test_a_newer_bench_of_one_backend_or_of_versions_leaves_the_ratios_alone(folders):
+    """A later one-thread check of torch alone, or an A/B bench of two keras versions, compares no
+    frameworks: the ratios stay those of the bench that did."""
+    runs, bench_dir = folders
+    later = {"bench_id": "bench-20260301T000000", "started": "2026-03-01T00:00:00+00:00"}
+    alone = make_bench_record("imdb-full", "torch", train=50.0, **later)
+    alone["protocol"]["threads"] = 1
+    records.dump_atomic(bench_dir / "alone.json", alone)
+    for name, rate in (("keras@old", 10.0), ("keras@new", 20.0)):
+        rec = make_bench_record("imdb-full", name, train=rate, bench_id="bench-20260302T000000",
+                                started="2026-03-02T00:00:00+00:00")
+        rec["ab"] = {"name": name, "backend": "keras", "variant": name[-3:], "versus": None}
+        records.dump_atomic(bench_dir / f"{name}.json", rec)
+    frame, source = overview.table(records.load_all(runs), bench.load_all(bench_dir), ["keras", "torch"])
+    assert frame.set_index("task").loc["imdb / full", "torch"] == "0.86 [0.85-0.87] n=3 · 0.50x [0.50-0.50]"
+    assert source.endswith("2 threads (machine m1), bench bench-20260101T000000")
+
+
 def test_report_puts_the_overview_first_and_the_readme_gets_overview_and_speed_only(folders, tmp_path):
     runs, bench = folders
     readme = tmp_path / "README.md"
