@@ -43,17 +43,20 @@ _SCALES = _lm.char_scales(
 MINGRU = Scale(
     "mingru",
     "3-layer minGRU 256 (parallel scan) over a 64-wide character embedding, 256 steps, batch 32, "
-    "consecutive, Adam 3e-3 clip 1, 10 epochs: 10-30 minutes a backend on 2 CPU cores at one thread",
+    "consecutive, Adam 3e-3 clip 1, halved each epoch after the 6th, 10 epochs: 10-30 minutes a backend "
+    "on 2 CPU cores at one thread",
     ModelSpec(cell="mingru", vocab_size=65, input="embedding", embed_dim=64, hidden_size=256, num_layers=3,
               head=(Dense(65),), output="sequence", init="torch", scan="parallel"),
+    # The rate halves after epoch 6: at a constant 3e-3 validation perplexity flattens at 5.14-5.17 (every
+    # backend, records of 2026-12-04); the decay reaches 4.96 in the same 10 epochs (keras-jax probe).
     Recipe(optimizer="adam", lr=3e-3, clip_norm=1.0, batch_size=32, eval_batch_size=64, epochs=10,
-           sampling="consecutive"),
+           lr_decay_after=6, lr_gamma=0.5, sampling="consecutive"),
     {"steps": 256},
 )
 _HARDER = ("the test split (the text's last 10%) is harder than the validation split (the 10% before it): "
            "the target, char-rnn's validation figure")
 _SCALES["full"] = replace(_SCALES["full"], misses=f"{_HARDER}, is met on validation and missed on test")
-MINGRU = replace(MINGRU, misses=f"{_HARDER}, is missed on both by this minGRU model at 10 epochs")
+MINGRU = replace(MINGRU, misses=f"{_HARDER}, is met on validation and missed on test")
 MINGRU_SMOKE = replace(MINGRU, name="mingru-smoke",
                        description="the mingru scale at hidden 16, 1 epoch over 6,000 characters: seconds",
                        model=replace(MINGRU.model, hidden_size=16, embed_dim=8, num_layers=2),
