@@ -14,29 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from harness import records  # noqa: E402
+from harness.bench import gemm  # noqa: E402
 from harness.common import environment  # noqa: E402
-
-
-def _timed(fn: Any, sync: Any, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def torch_rates(device: str, n: int, repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
@@ -54,7 +40,7 @@ def torch_rates(device: str, n: int, repeats: int) -> tuple[dict[str, float], di
             torch.backends.cuda.matmul.allow_tf32 = name == "tf32"
         a = torch.randn(n, n, device=dev, dtype=dtype)
         b = torch.randn(n, n, device=dev, dtype=dtype)
-        seconds = _timed(lambda a=a, b=b: a @ b, sync, repeats)
+        seconds = gemm._timed(lambda a=a, b=b: a @ b, lambda r: sync(), repeats)
         rates[name] = 2 * n**3 / seconds / 1e12
     torch.backends.cuda.matmul.allow_tf32 = False
     info = {"torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -65,49 +51,16 @@ def torch_rates(device: str, n: int, repeats: int) -> tuple[dict[str, float], di
 
 def cpu_rates(n: int, repeats: int) -> tuple[dict[str, float], dict[str, Any]]:
     """fp32 TFLOP/s on the CPU through every library this Python has (``fp32_<library>``): NumPy's BLAS,
-    PyTorch, XLA through JAX, TensorFlow, MXNet; each multiplies differently, so the machine's peak is
-    the best of them, not one framework's."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
-    products: dict[str, Any] = {"numpy": (lambda: a @ b, lambda r: r, np.__version__)}
-    try:
-        import torch
-
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        products["torch"] = (lambda: ta @ tb, lambda r: r, torch.__version__)
-    except ImportError:
-        pass
-    try:
-        import jax
-
-        ja, jb = jax.device_put(a), jax.device_put(b)
-        dot = jax.jit(lambda x, y: x @ y)
-        products["jax"] = (lambda: dot(ja, jb), lambda r: r.block_until_ready(), jax.__version__)
-    except ImportError:
-        pass
-    try:
-        import tensorflow as tf
-
-        fa, fb = tf.constant(a), tf.constant(b)
-        products["tensorflow"] = (lambda: tf.linalg.matmul(fa, fb), lambda r: r.numpy(), tf.__version__)
-    except ImportError:
-        pass
-    try:
-        import mxnet as mx
-
-        ma, mb = mx.nd.array(a), mx.nd.array(b)
-        products["mxnet"] = (lambda: mx.nd.dot(ma, mb), lambda r: r.wait_to_read(), mx.__version__)
-    except ImportError:
-        pass
+    PyTorch, XLA through JAX, TensorFlow, MXNet (``harness.bench.gemm``, as a bench's workers measure
+    them); each multiplies differently, so the machine's peak is the best of them, not one framework's."""
     rates, info = {}, {}
-    for name, (product, ready, version) in products.items():
-        last: list[Any] = []
-        seconds = _timed(lambda p=product, box=last: box.append(p()),
-                         lambda box=last, done=ready: done(box[-1]) if box else None, repeats)
-        rates[f"fp32_{name}"] = 2 * n**3 / seconds / 1e12
-        info[name] = version
+    for lib in ("numpy", "torch", "jax", "tensorflow", "mxnet"):
+        try:
+            found = gemm.measure(lib, "cpu", "fp32", n, [], repeats)
+        except ImportError:
+            continue
+        rates[f"fp32_{lib}"] = found["shapes"][0]["tflops"]
+        info[lib] = found["version"]
     return rates, info
 
 

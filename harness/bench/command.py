@@ -44,6 +44,9 @@ def add_parser(sub: Any) -> None:
                        help="one worker per backend for every repeat (faster; default: a fresh worker per "
                             "repeat with a random process layout, see docs/bench.md)")
     bench.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    bench.add_argument("--no-gemm", dest="gemm", action="store_false",
+                       help="skip the matrix-multiply rates each framework's worker measures after the "
+                            "rounds (the denominator of the fraction of peak; A/B benches skip them)")
     verdicts = bench.add_argument_group("verdicts and A/B (docs/bench.md, \"Verdicts\")")
     verdicts.add_argument("--margin", type=float, default=0.05,
                           help="a ratio whose 95%% interval lies within 1 +- MARGIN is 'same' (default 0.05)")

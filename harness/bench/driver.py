@@ -29,7 +29,7 @@ import backends
 import tasks
 from harness import launcher, records
 from harness import statistics as st
-from harness.bench import ab, layout, quiet, verdicts
+from harness.bench import ab, gemm, layout, peak, quiet, verdicts
 from harness.bench import numerics as bench_numerics
 from harness.bench import plan as bench_plan
 from harness.bench import reference as bench_reference
@@ -388,6 +388,11 @@ def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: boo
                     records.dump_atomic(_record_path(folder, point.id, backend), rec)
         manifest["verdicts"] = [c.to_dict() for c in verdicts.comparisons(list(recs.values()))
                                 if c.kind == "ab"]
+        if opts.get("gemm"):
+            for w in workers.values():  # no worker of the rounds runs beside the products
+                w.close()
+            workers.clear()
+            measure_gemm(opts, folder, list(recs.values()), make_worker, say)
         manifest.update(status="finished", finished=_now())
         records.dump_atomic(folder / MANIFEST, manifest)
     finally:
@@ -395,6 +400,50 @@ def run(opts: dict[str, Any], out: Path, make_worker: WorkerFactory, resume: boo
         for worker in workers.values():
             worker.close()
     return folder, [recs[(p.id, b)] for p in points for b in names if (p.id, b) in recs]
+
+
+def measure_gemm(opts: dict[str, Any], folder: Path, recs: list[dict[str, Any]], make_worker: WorkerFactory,
+                 say: Callable[[str], None]) -> list[Path]:
+    """After the rounds: one worker per framework measured times its matrix products, the square one
+    and the points' own shapes (``harness.bench.gemm``), into ``peak-<library>.json`` in the bench
+    folder; a resumed bench keeps the files it has. A framework whose products fail is named, not fatal."""
+    done = [r for r in recs if r.get("status") == "ok"]
+    if not done:
+        return []
+    env = done[0].get("environment") or {}
+    key = peak.device_key(done[0])
+    device = "cpu" if str((env.get("backend") or {}).get("device", "cpu")) == "cpu" else "gpu"
+    cell_shapes = [s for p in {r["point"]["id"]: r["point"] for r in done}.values()
+                   for s in gemm.shapes(p, peak.GATES)]
+    first = {gemm.library(r["backend"]): r["backend"] for r in reversed(done)}  # each library's first row
+    written = []
+    for lib, row in sorted(first.items()):
+        path = folder / f"peak-{lib}.json"
+        if path.exists():
+            written.append(path)
+            continue
+        try:
+            worker = make_worker(row, folder)
+        except WorkerDied as exc:
+            say(f"rnnbench: GEMM rates of {lib}: {exc}")
+            continue
+        try:
+            reply = worker.measure({"op": "gemm", "device": device, "square": gemm.SQUARE[device],
+                                    "shapes": cell_shapes})
+        except WorkerDied as exc:
+            reply = {"ok": False, "error": str(exc)}
+        finally:
+            worker.close()
+        if not reply.get("ok"):
+            say(f"rnnbench: GEMM rates of {lib}: {reply.get('error')}")
+            continue
+        records.dump_atomic(path, gemm.record(reply["result"], folder.name, row, key, device,
+                                              opts["precision"], opts["threads"], env.get("cpu", "")))
+        square, *own = reply["result"]["shapes"]
+        say(f"rnnbench: GEMM {lib}: {square['tflops'] * 1e3:,.0f} GFLOP/s at {square['m']}x{square['m']}"
+            + "".join(f"; {s['m']}x{s['k']}x{s['n']}: {s['tflops'] * 1e3:,.1f}" for s in own))
+        written.append(path)
+    return written
 
 
 def load_all(folder: Path) -> list[dict[str, Any]]:
@@ -502,7 +551,8 @@ def main(args: Any) -> int:
             "precision": args.precision,
             "flush_to_zero": args.flush_to_zero, "fresh_workers": args.fresh_workers, "points": points,
             "margin": margin, "sequential": bool(variants_given or against), "max_rounds": max_rounds,
-            "rows": rows, "calibrate": calibrate, "block": block}
+            "rows": rows, "calibrate": calibrate, "block": block,
+            "gemm": bool(getattr(args, "gemm", True)) and not modes}
     out = outdir.check_writable(args.out)
     print(f"rnnbench bench: {len(points)} point(s) x {len(backend_names)} backend(s) x {args.repeats} "
           f"repeats, {args.steps} timed steps{f' or more, {min_time:g} s at least,' if min_time else ''} "

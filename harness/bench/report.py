@@ -194,6 +194,32 @@ def fractions(group: Group, peak_records: list[dict[str, Any]]) -> tuple[pd.Data
     return pd.DataFrame(rows), f"{rate:,.1f} TFLOP/s ({how}, {group.precision})"
 
 
+def gemm_rates(group: Group, peak_records: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """Each framework's own matrix-multiply rate on this device (``harness.bench.gemm``, measured by the
+    benches): the square product and the points' own shapes, a row each, GFLOP/s per library and the
+    fraction of the square product's best; each library's newest figures. None where no bench measured
+    them."""
+    ok = [r for r in plain(group.records) if r.get("status") == "ok"]
+    if not ok:
+        return None
+    key = peak.device_key(ok[-1])
+    newest_of: dict[str, dict[str, Any]] = {}
+    for found in peak_records:  # oldest first
+        if found.get("key") == key and found.get("shapes") and \
+                all(s.get("precision") == group.precision for s in found["shapes"]):
+            newest_of[next(iter(found["by"]))] = found
+    if not newest_of:
+        return None
+    best = max(s["tflops"] for f in newest_of.values() for s in f["shapes"] if s["what"] == "square")
+    rows: dict[tuple[str, int, int, int], dict[str, str]] = {}
+    for lib, found in sorted(newest_of.items()):
+        for s in found["shapes"]:
+            row = rows.setdefault((s["what"], s["m"], s["k"], s["n"]), {})
+            row[f"{lib} {found['by'][lib]}"] = f"{s['tflops'] * 1e3:,.1f} ({100 * s['tflops'] / best:.2g}%)"
+    return pd.DataFrame([{"product": what, "m x k x n": f"{m} x {k} x {n}", **cells}
+                         for (what, m, k, n), cells in rows.items()]).fillna(NA)
+
+
 def _ratio(adapter: dict[str, Any], ref: dict[str, Any], part: str) -> str:
     """adapter / reference: the paired ratio with its 95% interval and verdict (both rows are of one
     bench), or the ratio of medians where the records have no per-round figures."""
@@ -398,12 +424,16 @@ class Speed:
     records: list[dict[str, Any]] = field(default_factory=list)  # every bench record read, oldest first
     lengths: list[tuple[pd.DataFrame | None, Path | None]] = field(default_factory=list)  # per group
     ab: list[pd.DataFrame | None] = field(default_factory=list)  # A/B benches' verdicts, per group
+    gemm: list[pd.DataFrame | None] = field(default_factory=list)  # each framework's GEMM rates, per group
 
     def _lengths(self) -> list[tuple[pd.DataFrame | None, Path | None]]:
         return self.lengths or [(None, None)] * len(self.groups)
 
     def _ab(self) -> list[pd.DataFrame | None]:
         return self.ab or [None] * len(self.groups)
+
+    def _gemm(self) -> list[pd.DataFrame | None]:
+        return self.gemm or [None] * len(self.groups)
 
     def _ratios(self) -> list[pd.DataFrame | None]:
         return self.ratios or [None] * len(self.groups)
@@ -425,7 +455,7 @@ class Speed:
             return f"_No bench records under {self.folder}: run `python -m harness bench`._"
         parts = []
         rows = list(zip(self.groups, self.tables, self.images, self._ratios(), self._fractions(),
-                        self._lengths(), self._ab(), strict=True))
+                        self._lengths(), self._ab(), self._gemm(), strict=True))
         if headline_only:
             shown = shown_in_readme(self.groups)
             if len(rows) > len(shown):
@@ -433,12 +463,15 @@ class Speed:
                              f"{len(rows) - len(shown)} other machine(s) and precision(s) in the full "
                              "report.")
             rows = [row for row in rows if any(row[0] is g for g in shown)]
-        for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot), ab in rows:
+        for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot), ab, \
+                rates in rows:
             parts.append(f"{'####' if headline_only else '###'} Speed on {group.title}")
             if train is not None:
                 parts.append(f"{HEADLINE_NOTE}\n\n{train.to_markdown(index=False)}")
             if of_peak is not None:
                 parts.append(f"{self._fraction_text(peak_rate)}\n\n{of_peak.to_markdown(index=False)}")
+            if rates is not None:
+                parts.append(f"{GEMM_NOTE}\n\n{rates.to_markdown(index=False)}")
             if headline_only:
                 if versus is not None:
                     parts.append(f"{REFERENCE_NOTE}\n\n{versus.to_markdown(index=False)}")
@@ -466,9 +499,9 @@ class Speed:
         if not self.groups:
             return f"<p>No bench records under {html.escape(str(self.folder))}.</p>"
         body = []
-        for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot), ab in zip(
-                self.groups, self.tables, self.images, self._ratios(), self._fractions(), self._lengths(),
-                self._ab(), strict=True):
+        for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot), ab, \
+                rates in zip(self.groups, self.tables, self.images, self._ratios(), self._fractions(),
+                             self._lengths(), self._ab(), self._gemm(), strict=True):
             body.append(f"<h3>Speed on {html.escape(group.title)}</h3>")
             for frame, what in ((train, "Training"), (infer, "Inference")):
                 if frame is not None:
@@ -477,6 +510,9 @@ class Speed:
             if of_peak is not None:
                 body.append(f"<p>{html.escape(self._fraction_text(peak_rate))}</p>")
                 body.append(of_peak.to_html(index=False, escape=True, border=0, classes="runs speed"))
+            if rates is not None:
+                body.append(f"<p>{html.escape(GEMM_NOTE)}</p>")
+                body.append(rates.to_html(index=False, escape=True, border=0, classes="runs speed"))
             if versus is not None:
                 body.append(f"<p>{html.escape(REFERENCE_NOTE)}</p>")
                 body.append(versus.to_html(index=False, escape=True, border=0, classes="runs speed"))
@@ -502,6 +538,11 @@ REFERENCE_NOTE = (
     "Adapter / reference: each backend's samples/s over its framework's hand-written loop "
     "(`<backend>-reference`, benchmarks/reference/), both from the same bench, paired round by round: "
     "ratio [95% interval] and verdict (faster: the adapter beats its reference):")
+GEMM_NOTE = (
+    "Each framework's own matrix-multiply rate here, GFLOP/s (measured by `bench` after its rounds, "
+    "harness/bench/gemm.py), and its fraction of the best square product: the square product says what "
+    "the hardware reaches through that library, the points' own shapes (a layer's input projection over "
+    "the sequence, its recurrent product of one step) what a recurrent step could reach at best:")
 AB_NOTE = (
     "A/B benches (`--variant`, `--against`, `--calibrate`; docs/bench.md): each comparison of one "
     "interleaved bench, A over B, the geometric mean of the per-round ratios with its 95% interval, the "
@@ -527,6 +568,8 @@ def build(folder: Path, out: Path, peak_dir: Path | None = None) -> Speed:
     recs = bench.load_all(folder) if Path(folder).exists() else []
     peak_dir = Path(peak_dir) if peak_dir is not None else Path(folder).parent / "peak"
     peak_records = peak.peaks(peak_dir) if peak_dir.is_dir() else []
+    if Path(folder).is_dir():  # and the GEMM rates the benches measured (harness.bench.gemm)
+        peak_records = sorted([*peak_records, *peak.peaks(Path(folder))], key=lambda r: r.get("measured", ""))
     found = groups(recs)
     out.mkdir(parents=True, exist_ok=True)
     tables = [(headline(g, "train"), headline(g, "inference")) for g in found]
@@ -534,5 +577,5 @@ def build(folder: Path, out: Path, peak_dir: Path | None = None) -> Speed:
     by_length = [(lengths.table(g.records), lengths.plot(g.records, out, f"{g.device} {g.precision}, "
                   f"{g.threads} threads, machine {g.machine}")) for g in found]
     return Speed(found, tables, images, Path(folder), ratios=[ratios(g) for g in found],
-                 ab=[ab_verdicts(g) for g in found],
+                 ab=[ab_verdicts(g) for g in found], gemm=[gemm_rates(g, peak_records) for g in found],
                  fractions=[fractions(g, peak_records) for g in found], records=recs, lengths=by_length)

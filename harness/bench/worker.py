@@ -35,7 +35,7 @@ from typing import Any
 import backends
 from backends import canonical
 from backends.base import Adapter
-from harness.bench import layout
+from harness.bench import gemm, layout
 from harness.bench import plan as bench_plan
 from harness.bench import reference as bench_reference
 from harness.common import ftz, threads
@@ -237,9 +237,24 @@ def serve(backend: str, device: str, precision: str, n_threads: int, flush_to_ze
     return 0
 
 
+def _failed(exc: Exception) -> dict[str, Any]:
+    if os.environ.get("RNNBENCH_DEBUG"):
+        traceback.print_exc()
+    message = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return {"ok": False, "error": f"{type(exc).__name__}: {message}"}
+
+
 def handle(measurer: Measurer, request: dict[str, Any]) -> dict[str, Any]:
-    """The reply to one ``measure`` request: its result, or the error of a point this backend cannot run
-    (recorded as failed by the driver, which goes on)."""
+    """The reply to one request: a ``measure`` of a point (or the error of a point this backend cannot
+    run, recorded as failed by the driver, which goes on), or after the rounds a ``gemm``: this
+    framework's matrix-multiply rates (``harness.bench.gemm``)."""
+    if request.get("op") == "gemm":
+        try:
+            found = gemm.measure(gemm.library(measurer.backend), request["device"], measurer.precision,
+                                 request["square"], request["shapes"], request.get("repeats", gemm.REPEATS))
+            return {"ok": True, "result": found}
+        except Exception as exc:
+            return _failed(exc)
     try:
         result = measurer.measure(bench_plan.Point.from_dict(request["point"]), request["repeat"],
                                   request["steps"], request["warmup"], request.get("min_time", 0.0),
@@ -247,10 +262,7 @@ def handle(measurer: Measurer, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "result": result}
     except Exception as exc:
         measurer.adapter, measurer.point_id = None, None
-        if os.environ.get("RNNBENCH_DEBUG"):
-            traceback.print_exc()
-        message = str(exc).splitlines()[0][:300] if str(exc) else ""
-        return {"ok": False, "error": f"{type(exc).__name__}: {message}"}
+        return _failed(exc)
 
 
 class InProcessWorker:

@@ -87,6 +87,8 @@ def in_process(events: list, fail: dict | None = None, interrupt_after: int | No
         measure = worker.measure
 
         def counted(request):
+            if request.get("op") == "gemm":  # after the rounds: not a measurement
+                return measure(request)
             count["n"] += 1
             if interrupt_after is not None and count["n"] > interrupt_after:
                 raise KeyboardInterrupt
@@ -365,3 +367,50 @@ def test_a_process_worker_gets_a_random_layout_padding_in_its_environment(script
     assert layout.VAR in seen[0] and set(seen[0][layout.VAR]) <= {"x"}
     assert layout.VAR not in seen[1]  # no padding, not even an inherited one
     assert seen[0]["OMP_NUM_THREADS"] == "2"
+
+
+def test_after_the_rounds_each_framework_times_its_matrix_products_once(scripted, tmp_path, monkeypatch):
+    """Rows of one library (here two scripted rows, NumPy's) share one GEMM worker; its record is a peak
+    document with the square product and the point's own shapes, and the report shows it."""
+    from harness.bench import gemm
+    from harness.bench import report as bench_report
+
+    monkeypatch.setattr(gemm, "SQUARE", {"cpu": 256})  # the real 2048 takes a second a product here
+    events: list = []
+    said: list = []
+    folder, recs = run(tmp_path, events, options(backends=["a", "b"], repeats=1, gemm=True), say=said.append)
+    found = json.loads((folder / "peak-numpy.json").read_text())
+    assert found["schema"] == records.PEAK and found["row"] == "a" and found["device"] == "cpu"
+    point = recs[0]["point"]
+    model = point["model"]
+    own = gemm.shapes(point, bench_report.peak.GATES)
+    expected = [(256, 256, 256)] + [(s["m"], s["k"], s["n"]) for s in own]
+    assert [(s["m"], s["k"], s["n"]) for s in found["shapes"]] == expected
+    assert expected[1] == (point["train_batch"] * point["seq_len"],
+                           model["embed_dim"] if model["input"] == "embedding" else model["vocab_size"],
+                           bench_report.peak.GATES[model["cell"]][0] * model["hidden_size"])
+    assert all(s["tflops"] > 0 for s in found["shapes"])
+    assert found["tflops"] == {"fp32_numpy": found["shapes"][0]["tflops"]}
+    assert any(line.startswith("rnnbench: GEMM numpy: ") for line in said)
+    assert json.loads((folder / "bench.json").read_text())["status"] == "finished"
+    speed = bench_report.build(tmp_path, tmp_path / "report")
+    rates = speed.gemm[0]
+    assert list(rates["product"]) == ["square", *[s["what"] for s in found["shapes"][1:]]]
+    assert rates.iloc[0][f"numpy {found['by']['numpy']}"].endswith("(1e+02%)")
+
+
+def test_backend_rows_map_to_the_library_their_products_run_through():
+    from harness.bench import gemm
+
+    assert [gemm.library(r) for r in ("keras", "keras-jax", "keras-torch-reference", "keras@new",
+                                      "torch~slow10", "mxnet", "scripted")] == [
+        "tensorflow", "jax", "torch", "tensorflow", "torch", "mxnet", "numpy"]
+    imdb = {"id": "imdb-full", "train_batch": 64, "seq_len": 200,
+            "model": {"cell": "gru", "hidden_size": 100, "embed_dim": 50, "input": "embedding",
+                      "num_layers": 2}}
+    gates = {"gru": (3, 3), "mingru": (2, 0)}
+    assert [(s["m"], s["k"], s["n"]) for s in gemm.shapes(imdb, gates)] == [
+        (12800, 50, 300), (64, 100, 300), (12800, 100, 300)]
+    scan = {**imdb, "model": {**imdb["model"], "cell": "mingru", "num_layers": 1}}
+    # a scan cell has no recurrent product
+    assert [(s["m"], s["k"], s["n"]) for s in gemm.shapes(scan, gates)] == [(12800, 50, 200)]
