@@ -30,7 +30,7 @@ m() {  # m PART NAME TASKS SCALE BACKENDS REPEATS [THREADS, or "all" for the def
     local threads=(--threads "${6:-1}")
     [ "${6:-1}" = all ] && threads=()
     python -m harness matrix --tasks "$2" --scale "$3" --backends "$4" --repeats "$5" "${threads[@]}" \
-        --out results/runs --manifest "results/runs/matrix-$1.json" --resume --no-report
+        --out results/runs --manifest "results/runs/matrix-$1.json" --resume --retry-failed --no-report
 }
 m main        five-words-rnn five-words rnn torch,keras,keras-jax,keras-torch,jax,mxnet 1 all
 m main        five-words-lstm five-words lstm "$FIVE" 1

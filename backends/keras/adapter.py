@@ -181,6 +181,11 @@ class KerasAdapter(Adapter):
         if self.spec.scan_cell:
             how = {"tensorflow": "in a tf.function graph", "jax": "under jax.jit",
                    "torch": "eager torch ops"}[be]
+            if self.spec.scan == "parallel" and be == "torch":
+                return "hillis-steele", (
+                    f"{cell}, scan=parallel: recursive doubling in keras.ops over (a, b) pairs of h = a*h + b"
+                    " on the torch backend, eager torch ops (keras.ops.associative_scan leaks host memory on "
+                    "torch in training, backends/keras/cells.py)")
             if self.spec.scan == "parallel":
                 return "associative_scan", (f"{cell}, scan=parallel: keras.ops.associative_scan over (a, b) "
                                             f"pairs of h = a*h + b on the {be} backend, {how}")
