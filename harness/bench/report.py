@@ -141,11 +141,30 @@ def plain(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def latest(recs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """The latest record of each (point, backend): records are sorted oldest first."""
+    """Each point's records from one bench, by (point, backend): the newest bench that measured two
+    backends or more of the point (the newest that measured it at all where none did), so that a row's
+    ratios and intervals never mix benches (a newer bench of the adapters alone does not sit beside an
+    older one's reference rows). Records are sorted oldest first."""
+    benches: dict[str, dict[str, dict[str, set[str]]]] = {}
+    for r in recs:
+        benches.setdefault(r["point"]["id"], {}).setdefault(r["bench_id"], {}).setdefault(
+            bench_reference.base(r["backend"]), set()).add(r["backend"])
+    chosen: dict[str, str] = {}
+    for pid, found in benches.items():
+        comparing = [b for b, names in found.items() if len(names) >= 2]
+        chosen[pid] = max(comparing or found)  # bench ids sort by their start time
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for r in recs:
-        out[(r["point"]["id"], r["backend"])] = r
+        if r["bench_id"] == chosen[r["point"]["id"]]:
+            out[(r["point"]["id"], r["backend"])] = r
     return out
+
+
+def columns(recs: list[dict[str, Any]], chosen: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """The backends of ``chosen``, in the benches' interleaving order: one column order for every table."""
+    order = [b for r in recs for b in (r.get("protocol") or {}).get("interleaved", [])]
+    present = {b for _, b in chosen}
+    return [b for b in dict.fromkeys([*order, *(b for _, b in chosen)]) if b in present]
 
 
 def headline(group: Group, part: str = "train") -> pd.DataFrame | None:
@@ -155,9 +174,7 @@ def headline(group: Group, part: str = "train") -> pd.DataFrame | None:
         return None
     chosen = latest(rows_of)
     points = list(dict.fromkeys(pid for pid, _ in chosen))
-    order = [b for r in rows_of for b in (r.get("protocol") or {}).get("interleaved", [])]
-    present = {b for _, b in chosen}
-    names = [b for b in dict.fromkeys([*order, *(b for _, b in chosen)]) if b in present]
+    names = columns(rows_of, chosen)
     rows = []
     for pid in points:
         cells = {b: chosen.get((pid, b)) for b in names}
@@ -181,7 +198,7 @@ def fractions(group: Group, peak_records: list[dict[str, Any]]) -> tuple[pd.Data
         return None, None
     rate, how = found
     chosen = latest(ok)
-    names = list(dict.fromkeys(b for _, b in chosen))
+    names = columns(ok, chosen)
     rows = []
     for pid in dict.fromkeys(pid for pid, _ in chosen):
         sample = next(r for (p, _), r in chosen.items() if p == pid)
@@ -189,9 +206,20 @@ def fractions(group: Group, peak_records: list[dict[str, Any]]) -> tuple[pd.Data
         row = {"task shape": _shape(sample), "GFLOP a sample": f"{flops / 1e9:,.3g}" if flops else NA}
         for b in names:
             got = peak.achieved(chosen[(pid, b)]) if (pid, b) in chosen else None
-            row[b] = f"{got:,.3g} TFLOP/s, {100 * got / rate:.2g}%" if got else NA
+            row[b] = f"{flop_rate(got)}, {percent(got / rate)}" if got else NA
         rows.append(row)
-    return pd.DataFrame(rows), f"{rate:,.1f} TFLOP/s ({how}, {group.precision})"
+    return pd.DataFrame(rows), f"{flop_rate(rate)} ({how}, {group.precision})"
+
+
+def flop_rate(tflops: float) -> str:
+    """A FLOP rate in the unit that keeps it readable: GFLOP/s below one TFLOP/s (a CPU), else TFLOP/s."""
+    return f"{tflops * 1e3:,.3g} GFLOP/s" if tflops < 1 else f"{tflops:,.3g} TFLOP/s"
+
+
+def percent(fraction: float) -> str:
+    """12%, 0.25%, 110%: two significant figures below 10%, whole per cents above."""
+    value = 100 * fraction
+    return f"{value:.2g}%" if value < 10 else f"{value:.0f}%"
 
 
 def gemm_rates(group: Group, peak_records: list[dict[str, Any]]) -> pd.DataFrame | None:
@@ -215,7 +243,7 @@ def gemm_rates(group: Group, peak_records: list[dict[str, Any]]) -> pd.DataFrame
     for lib, found in sorted(newest_of.items()):
         for s in found["shapes"]:
             row = rows.setdefault((s["what"], s["m"], s["k"], s["n"]), {})
-            row[f"{lib} {found['by'][lib]}"] = f"{s['tflops'] * 1e3:,.1f} ({100 * s['tflops'] / best:.2g}%)"
+            row[f"{lib} {found['by'][lib]}"] = f"{s['tflops'] * 1e3:,.1f} ({percent(s['tflops'] / best)})"
     return pd.DataFrame([{"product": what, "m x k x n": f"{m} x {k} x {n}", **cells}
                          for (what, m, k, n), cells in rows.items()]).fillna(NA)
 

@@ -50,11 +50,24 @@ def test_fraction_of_peak_is_the_achieved_rate_over_the_same_devices_gemm(tmp_pa
     speed = bench_report.build(tmp_path / "bench", tmp_path / "out")
     table, label = speed.fractions[0]
     flops = peak.train_flops(make_bench_record()["point"])
-    assert label.startswith("50.0 TFLOP/s (fp32 GEMM 8192x8192, fp32)")
+    assert label.startswith("50 TFLOP/s (fp32 GEMM 8192x8192, fp32)")
+    assert flops == pytest.approx(72.2e6, rel=1e-3)  # imdb/full: 0.0722 GFLOP a sample
     row = table.iloc[0]
-    assert row["torch"] == f"{flops * 20_000 / 1e12:,.3g} TFLOP/s, {100 * flops * 20_000 / 1e12 / 50:.2g}%"
-    assert row["jax"].startswith(f"{flops * 10_000 / 1e12:,.3g} TFLOP/s")
-    assert "fraction of the device's peak, 50.0 TFLOP/s" in speed.markdown(None, headline_only=True)
+    assert row["torch"] == "1.44 TFLOP/s, 2.9%"  # 72.2 MFLOP x 20,000 samples/s over 50 TFLOP/s
+    assert row["jax"] == "722 GFLOP/s, 1.4%"
+    assert "fraction of the device's peak, 50 TFLOP/s" in speed.markdown(None, headline_only=True)
+
+
+@pytest.mark.parametrize(("tflops", "shown"), [(0.349, "349 GFLOP/s"), (0.0105, "10.5 GFLOP/s"),
+                                                (1.44, "1.44 TFLOP/s"), (50.0, "50 TFLOP/s")])
+def test_flop_rates_read_in_gflops_on_a_cpu_and_tflops_above(tflops, shown):
+    assert bench_report.flop_rate(tflops) == shown
+
+
+@pytest.mark.parametrize(("fraction", "shown"), [(0.0025, "0.25%"), (0.029, "2.9%"), (0.22, "22%"),
+                                                 (1.104, "110%")])
+def test_fractions_of_peak_read_as_plain_per_cents(fraction, shown):
+    assert bench_report.percent(fraction) == shown
 
 
 def test_no_peak_measured_for_a_device_means_no_fraction_table(tmp_path):

@@ -168,3 +168,21 @@ def test_ab_rows_stay_out_of_the_backend_tables_and_get_a_table_of_their_own(tmp
     short = speed.markdown(None, headline_only=True)
     assert "1,500 [" in short and "700 [" not in short  # the bench of two backends, not the newer one of one
     assert "A/B benches" in speed.markdown(None) and "A/B benches" not in short
+
+
+def test_a_row_takes_one_bench_the_newest_that_compares_backends(tmp_path):
+    old = dict(bench_id="bench-20260101T000000", started="2026-01-01T00:00:00+00:00")
+    new = dict(bench_id="bench-20260102T000000", started="2026-01-02T00:00:00+00:00")
+    one = dict(bench_id="bench-20260103T000000", started="2026-01-03T00:00:00+00:00")
+    write(tmp_path / "bench",
+          make_bench_record(backend="torch", train=900, **old),
+          make_bench_record(backend="torch-reference", train=2000, **old),
+          make_bench_record(backend="torch", train=1000, **new),
+          make_bench_record(backend="jax", train=1600, **new),
+          make_bench_record(backend="jax", train=5000, **one))  # one backend alone: compares nothing
+    train = bench_report.build(tmp_path / "bench", tmp_path / "out").tables[0][0]
+    row = train.iloc[0]
+    # the newer six-backend-style bench, not the older one's reference row nor the lone later bench
+    assert "torch-reference" not in train.columns
+    assert row["torch"] == "1,000 [980-1,020] 0.62x [0.62-0.62] slower"
+    assert row["jax"] == "1,600 [1,568-1,632] 1.00x"
