@@ -32,6 +32,11 @@ class BackendInfo:
     ``requires`` are the modules that must be importable to run it here; otherwise the harness runs it
     in the tox environment ``tox_env``. ``options`` are passed to the adapter (backend variants such as
     Keras on JAX share one package and differ only in options).
+
+    ``modes`` are the framework's execution modes (``torch``: eager, compile; ``jax``: scan unroll
+    factors; ...), name -> what it runs, the first the default. ``NAME+MODE`` (``torch+compile``) is the
+    backend in that mode: its own row in a bench, its own column in a report (``backends.get``); the
+    adapter receives the mode as ``mode`` and records what ran.
     """
 
     name: str
@@ -40,6 +45,24 @@ class BackendInfo:
     tox_env: str
     description: str
     options: dict[str, Any] = field(default_factory=dict)
+    modes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        """The backend's name without its mode (``torch`` of ``torch+compile``)."""
+        return self.name.split(MODE_SEP, 1)[0]
+
+    @property
+    def default_mode(self) -> str | None:
+        return next(iter(self.modes), None)
+
+    @property
+    def mode(self) -> str | None:
+        """The mode this entry runs: its ``NAME+MODE``'s, else the default."""
+        return self.options.get("mode", self.default_mode)
+
+
+MODE_SEP = "+"
 
 
 class Adapter(abc.ABC):
@@ -63,6 +86,7 @@ class Adapter(abc.ABC):
             raise BackendError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
         self.device_request = device
         self.precision = precision
+        self.mode: str | None = options.pop("mode", None)  # the BackendInfo's mode (``NAME+MODE``)
         self.options = options
 
     @abc.abstractmethod

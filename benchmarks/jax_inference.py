@@ -5,7 +5,7 @@ Variants of one computation (IMDB ``full``: Embed 50, LSTM 100, Dense 250, Dense
 so that process layout and machine drift touch them alike:
 
 - ``adapter``: ``backends.jax`` as the bench runs it (``RecurrentNet``, ``jax.jit`` over ``nnx.merge``);
-- ``adapter unroll N``: the same with ``jax.lax.scan(..., unroll=N)`` (``RNNBENCH_JAX_UNROLL``);
+- ``adapter unroll N``: the same with ``jax.lax.scan(..., unroll=N)`` (the ``jax+unrollN`` mode);
 - ``reference``: ``benchmarks/reference/flax_loop.py``'s predict (``nnx.jit`` on an ``nnx.view``);
 - ``plain``: ``nnx.RNN(nnx.OptimizedLSTMCell)``, split once, one ``jax.jit`` over ``nnx.merge`` with
   the weights on the device: the plainest idiomatic Flax.
@@ -32,7 +32,6 @@ import flax_loop  # noqa: E402
 import backends  # noqa: E402
 import tasks  # noqa: E402
 from backends import canonical  # noqa: E402
-from backends.jax import adapter as jax_adapter  # noqa: E402
 
 
 def main() -> None:
@@ -49,8 +48,7 @@ def main() -> None:
     xs = [rng.integers(0, spec.vocab_size, (args.batch, seq_len)).astype(np.int32) for _ in range(4)]
 
     def adapter(unroll: int):
-        jax_adapter._UNROLL = unroll  # read at build
-        a = backends.create(backends.get("jax"), "cpu", "fp32")
+        a = backends.create(backends.get(f"jax+unroll{unroll}"), "cpu", "fp32")
         a.build(spec, recipe, seed=0)
         a.set_weights(canonical.init(spec, 0))
         return a.predict
@@ -58,7 +56,6 @@ def main() -> None:
     variants = {"adapter": adapter(1)}
     for n in (int(u) for u in args.unroll.split(",") if u):
         variants[f"adapter unroll {n}"] = adapter(n)
-    jax_adapter._UNROLL = 1
     variants["reference"] = flax_loop.make("imdb", recipe.batch_size, args.batch, seq_len, 1e-3).predict
     model = flax_loop.IMDBNet(spec.vocab_size, spec.embed_dim, spec.hidden_size, rngs=nnx.Rngs(0))
     graphdef, state = nnx.split(nnx.view(model, deterministic=True))

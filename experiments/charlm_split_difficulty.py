@@ -4,7 +4,7 @@ Fits add-one smoothed n-gram count models on the training part (the tasks' own c
 last 10% test, the 10% before it validation) and prints their perplexity on validation and test, with
 the share of speeches whose speaker never appears in training. No framework; seconds on a CPU.
 
-    RNNBENCH_DATA_DIR=../shared/data python experiments/charlm_split_difficulty.py
+    python experiments/charlm_split_difficulty.py
 """
 
 from __future__ import annotations

@@ -6,14 +6,14 @@
 # runs come last, after every configuration has run on the other five. Its part also carries ptb-full,
 # so that the two parts take about as long (each is several hours).
 # An argument picks a part, so two parts can run side by side on two cores (each run takes one thread):
-#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh            # everything, in this order
-#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh main       # all but keras-torch
-#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh keras-torch
-#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh seeds      # imdb seed, seeds 1-2 (seed3, seed4: 3, 4)
-#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh charlm-keras  # the char LMs, keras-jax/torch
-#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh ptb-keras-jax   # and ptb-keras-torch
-#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh mingru  # tinyshakespeare's minGRU model
-#   RNNBENCH_DATA_DIR=../shared/data experiments/full-scale.sh masks-a        # and masks-b: imdb seed on Keras
+#   experiments/full-scale.sh            # everything, in this order
+#   experiments/full-scale.sh main       # all but keras-torch
+#   experiments/full-scale.sh keras-torch
+#   experiments/full-scale.sh seeds      # imdb seed, seeds 1-2 (seed3, seed4: 3, 4)
+#   experiments/full-scale.sh charlm-keras  # the char LMs, keras-jax/torch
+#   experiments/full-scale.sh ptb-keras-jax   # and ptb-keras-torch
+#   experiments/full-scale.sh mingru  # tinyshakespeare's minGRU model
+#   experiments/full-scale.sh masks-a        # and masks-b: imdb seed on Keras
 set -uo pipefail
 PART="${1:-all}"
 case "$PART" in all|main|keras-torch|seeds|seed3|seed4|charlm-keras|ptb-keras-jax|masks-a|masks-b|mingru|mingru-a|mingru-b|ptb-keras-torch) ;; *) echo "full-scale.sh: unknown part '$PART'; give main, keras-torch, seeds, seed3, seed4, charlm-keras, ptb-keras-jax, ptb-keras-torch, masks-a, masks-b, mingru (or its halves mingru-a, mingru-b) or nothing (all)" >&2; exit 2 ;; esac

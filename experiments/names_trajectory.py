@@ -6,14 +6,13 @@ gets each bucket's partial batch padded with weight-0 rows, as the runner gives 
 adapters, the other the partial batch as it is. Prints their largest loss and weight differences, and
 saves the per-step losses so that two backends can be compared::
 
-    RNNBENCH_DATA_DIR=../shared/data .tox/jax/bin/python experiments/names_trajectory.py jax 400 /tmp/t
-    RNNBENCH_DATA_DIR=../shared/data .tox/torch/bin/python experiments/names_trajectory.py torch 400 /tmp/t
+    .tox/jax/bin/python experiments/names_trajectory.py jax 400 /tmp/t
+    .tox/torch/bin/python experiments/names_trajectory.py torch 400 /tmp/t
     python experiments/names_trajectory.py --compare /tmp/t/jax.npy /tmp/t/torch.npy
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def trajectory(backend: str, steps: int, out: Path) -> None:
 
     task = tasks.get("names")
     scale = task.scale("full")
-    train = task.load(scale, os.environ.get("RNNBENCH_DATA_DIR"), None).train
+    train = task.load(scale, None, None).train
     plan = batches(train, scale.recipe.batch_size, np.random.default_rng(0))[:steps]
 
     def make():  # noqa: ANN202

@@ -6,9 +6,11 @@
 #               every backend;
 #   sequential: every scan cell's step loop, seq_len 64 and 256, every backend;
 #   long:       minGRU both ways at 4096 steps, on the backends whose step loop takes seconds there
-#               (keras-torch's eager Python loop over 4096 steps takes minutes a step: left out).
+#               (keras-torch's eager Python loop over 4096 steps takes minutes a step: left out);
+#   long-cells: minLSTM and RG-LRU both ways at 4096 steps, on the same backends (results/bench/
+#               scan-long-cells); keras-torch's parallel form apart (keras-torch-long), its loop left out.
 # Then `python -m harness report --readme README.md`.
-#   RNNBENCH_DATA_DIR=../shared/data experiments/scan-bench.sh [parallel|sequential|long]...
+#   experiments/scan-bench.sh [parallel|sequential|long]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ALL=torch,jax,keras-jax,mxnet,keras,keras-torch
@@ -19,7 +21,7 @@ bench() {  # bench NAME ARGS...: into results/bench/scan-NAME, resuming an unfin
     local resume=(); ls "$out"/bench-*/bench.json >/dev/null 2>&1 && resume=(--resume)
     python -m harness bench "${common[@]}" --out "$out" "${resume[@]}" "$@"
 }
-for part in "${@:-parallel sequential long}"; do
+for part in "${@:-parallel sequential long long-cells keras-torch-long}"; do
     for p in $part; do
         case "$p" in
             parallel) bench parallel --backends "$ALL" --set model.scan=parallel \
@@ -28,7 +30,12 @@ for part in "${@:-parallel sequential long}"; do
                           --sweep cell=mingru,minlstm,rglru --sweep seq_len=64,256 ;;
             long) bench long --backends torch,jax,keras-jax,keras,mxnet --set model.cell=mingru \
                           --set shape.seq_len=4096 --sweep scan=parallel,sequential ;;
-            *) echo "scan-bench.sh: unknown part '$p'; give parallel, sequential or long" >&2; exit 2 ;;
+            long-cells) bench long-cells --backends torch,jax,keras-jax,keras,mxnet \
+                          --sweep cell=minlstm,rglru --set shape.seq_len=4096 --sweep scan=parallel,sequential ;;
+            keras-torch-long) bench keras-torch-long --backends keras-torch --set model.scan=parallel \
+                          --sweep cell=mingru,minlstm,rglru --set shape.seq_len=4096 ;;
+            *) echo "scan-bench.sh: unknown part '$p'; give parallel, sequential, long, long-cells or" \
+                    "keras-torch-long" >&2; exit 2 ;;
         esac
     done
 done

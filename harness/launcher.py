@@ -34,6 +34,7 @@ from typing import IO, Any
 
 from harness.common import threads
 from harness.errors import UserError
+from tasks import data as task_data
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE_MODULES = ("numpy", "pandas", "tabulate", "tqdm", "matplotlib")
@@ -193,8 +194,12 @@ def child_env(updates: Mapping[str, str] | None = None, *, pythonpath: bool = Tr
               drop: Sequence[str] = ()) -> dict[str, str]:
     """This process' environment for a child: without the re-run markers (``RNNBENCH_IN_TOX``,
     ``RNNBENCH_CWD``: the child finds its own environment, in the caller's folder) and ``drop``, with
-    ``updates``, and with the checkout first on ``PYTHONPATH`` (the child may run in another folder)."""
+    ``updates``, and with the checkout first on ``PYTHONPATH`` (the child may run in another folder). The
+    dataset mirror this process found by default (``tasks.data.DEFAULT_MIRROR``) is named in
+    ``RNNBENCH_DATA_DIR``, so a child in another checkout (``bench --against``'s worktrees) reads it too."""
     env = {k: v for k, v in os.environ.items() if k not in (IN_TOX, "RNNBENCH_CWD", *drop)}
+    if "RNNBENCH_DATA_DIR" not in env and (mirror := task_data.data_dir()) is not None:
+        env["RNNBENCH_DATA_DIR"] = str(mirror)
     env.update(updates or {})
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)

@@ -92,10 +92,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def parse_names(value: str | None, valid: Sequence[str], kind: str) -> list[str]:
-    """A comma-separated list of names checked against ``valid`` (all of them when ``value`` is empty)."""
+    """A comma-separated list of names checked against ``valid`` (all of them when ``value`` is empty);
+    backends may also be named in a mode (``torch+compile``, ``backends.get``), the default mode being the
+    plain name."""
     if not value:
         return list(valid)
     names = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    if kind == "backend":  # a mode given (torch+compile) is checked by the registry, its error kept
+        names = list(dict.fromkeys(backend_name(n) if n not in valid and "+" in n else n for n in names))
+        valid = [*valid, *(n for n in names if "+" in n)]
     unknown = [n for n in names if n not in valid]
     if unknown:
         raise UserError(f"unknown {kind} {', '.join(map(repr, unknown))}; choose from: {', '.join(valid)}")
@@ -104,9 +109,17 @@ def parse_names(value: str | None, valid: Sequence[str], kind: str) -> list[str]
     return names
 
 
+def backend_name(name: str) -> str:
+    """``name`` as the registry names it (``torch+eager`` is ``torch``), a mode included; a one-line error
+    naming the backends, or the backend's modes, when there is no such backend or mode."""
+    try:
+        return backends.get(name).name
+    except KeyError as exc:
+        raise UserError(exc.args[0]) from None
+
+
 def check_task_backend(args: argparse.Namespace) -> None:
-    """``--task`` and ``--backend`` are registered names."""
+    """``--task`` and ``--backend`` are registered names (a backend in one of its modes too)."""
     if args.task not in tasks.all_names():
         raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(tasks.all_names())}")
-    if args.backend not in backends.names():
-        raise UserError(f"unknown backend {args.backend!r}; choose one of: {', '.join(backends.names())}")
+    args.backend = backend_name(args.backend)

@@ -1,8 +1,11 @@
 """Finding, verifying and caching datasets: upstream download or a local mirror, always checksummed.
 
 A dataset is looked for in the mirror (``--data-dir`` / ``RNNBENCH_DATA_DIR``, in the layout of
-``shared/data``) and otherwise downloaded from its upstream URL into the cache
-(``RNNBENCH_CACHE_DIR``, default ``~/.cache/rnnbench``). Every file is checked against its sha256.
+``shared/data``; where neither is given, ``shared/data`` beside the checkout when that folder exists, so
+the README's commands work as printed on a machine without network) and otherwise downloaded from its
+upstream URL into the cache (``RNNBENCH_CACHE_DIR``, default ``~/.cache/rnnbench``).
+``RNNBENCH_DATA_DIR=`` (set and empty) turns the mirror off: always download. Every file is checked
+against its sha256.
 """
 
 from __future__ import annotations
@@ -41,10 +44,20 @@ class Upstream:
     sha256: str | None  # None: the archive has no published digest; its members are checked instead
 
 
+# The default mirror: ``shared/data`` beside the checkout (``<checkout>/../shared/data``), the layout
+# this project's machines and CI have. Used only when it exists and nothing else is named.
+DEFAULT_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
 def data_dir(explicit: str | Path | None = None) -> Path | None:
-    """The mirror root: the explicit option, else ``RNNBENCH_DATA_DIR``, else None (download)."""
-    value = explicit or os.environ.get("RNNBENCH_DATA_DIR")
-    return Path(value).expanduser() if value else None
+    """The mirror root: the explicit option, else ``RNNBENCH_DATA_DIR`` (set and empty: no mirror), else
+    :data:`DEFAULT_MIRROR` where it exists, else None (download)."""
+    if explicit:
+        return Path(explicit).expanduser()
+    value = os.environ.get("RNNBENCH_DATA_DIR")
+    if value is not None:
+        return Path(value).expanduser() if value else None
+    return DEFAULT_MIRROR if DEFAULT_MIRROR.is_dir() else None
 
 
 def cache_dir(explicit: str | Path | None = None) -> Path:
@@ -163,6 +176,6 @@ def fetch(folder: str, file: DataFile, url: str, data_dir: Path | None, cache: P
     if not path.exists():
         raise DataError(
             f"{folder} data not found: expected {path}; fix --data-dir/RNNBENCH_DATA_DIR, "
-            f"or unset it to download {url}"
+            f"or set RNNBENCH_DATA_DIR= (empty) to download {url}"
         )
     return verify(path, file.sha256)

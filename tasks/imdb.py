@@ -87,7 +87,7 @@ def _raw_reviews(data_dir: Path | None, cache_dir: Path) -> tuple[Callable[[], d
             raise data.DataError(
                 f"IMDB data not found in {data_dir}: expected imdb/train.jsonl.gz and imdb/test.jsonl.gz "
                 f"(the mirror layout) or imdb/{UPSTREAM.filename}; fix --data-dir/RNNBENCH_DATA_DIR, "
-                "or unset it to download from upstream"
+                "or set RNNBENCH_DATA_DIR= (empty) to download from upstream"
             )
         data.verify(archive, UPSTREAM.sha256)
     else:

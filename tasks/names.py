@@ -80,7 +80,8 @@ def _read(data_dir: Path | None, cache_dir: Path | None) -> dict[str, list[str]]
             path = root / "names" / f"{lang}.txt"
             if not path.exists():
                 raise data.DataError(f"names data not found: expected {path}; fix --data-dir or "
-                                     f"RNNBENCH_DATA_DIR, or unset it to download {URL}")
+                                     "RNNBENCH_DATA_DIR, or set RNNBENCH_DATA_DIR= (empty) to download "
+                                     f"{URL}")
             texts[lang] = (str(path), path.read_bytes())
     else:
         archive = data.download(data.Upstream(URL, "names-data.zip", None), data.cache_dir(cache_dir))

@@ -32,7 +32,6 @@ from tasks.spec import ModelSpec, Recipe
 
 _DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
 _SCALE_PERIOD = 2000  # fp16 dynamic loss scaling: double the scale after this many finite steps
-_UNROLL = int(os.environ.get("RNNBENCH_JAX_UNROLL", "1"))  # lax.scan unroll factor (tuning knob)
 # Where the input projection happens on a CPU, per path: "step" (inside the scan) or "all" (one matmul over
 # every step first); see ``Recurrence``. A GPU always projects all steps at once.
 _PROJECT = {"train": os.environ.get("RNNBENCH_JAX_PROJECT_TRAIN", "step"),
@@ -65,11 +64,16 @@ class JaxAdapter(Adapter):
             raise BackendError("--precision fp16 needs a GPU (loss scaling); use bf16 or fp32 on a CPU")
         self.dtype = _DTYPES[precision]
 
+    @property
+    def unroll(self) -> int:
+        """``jax.lax.scan``'s unroll factor: the mode's (``jax+unroll8``: 8), 1 by default."""
+        return int((self.mode or "unroll1").removeprefix("unroll"))
+
     # -- build ---------------------------------------------------------------------------------------
 
     def build(self, spec: ModelSpec, recipe: Recipe, seed: int) -> None:
         self.spec, self.recipe = spec, recipe
-        model = RecurrentNet(spec, self.dtype, unroll=_UNROLL)
+        model = RecurrentNet(spec, self.dtype, unroll=self.unroll)
         # the fused kernel: LSTM only, no recurrent dropout (cuDNN has none), fp32 only in JAX
         self.cudnn = self.on_gpu and spec.cell == "lstm" and spec.fused_ok and self.precision == "fp32"
         model.use_cudnn(self.cudnn)
@@ -243,7 +247,8 @@ class JaxAdapter(Adapter):
             "optimizer": train.implementation(self.recipe),
             "threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "xla_jit": not jax.config.jax_disable_jit,
-            "scan_unroll": _UNROLL,
+            "mode": self.mode,
+            "scan_unroll": self.unroll,
             "input_projection": {p: "per step" if self._per_step(p) else "all steps" for p in _PROJECT},
             "sampling": self.recipe.sampling,
             "xla_flags": os.environ.get("XLA_FLAGS", ""),

@@ -68,8 +68,11 @@ class KerasAdapter(Adapter):
         return self.keras.device("cpu:0")
 
     def _jit(self) -> bool:
-        """XLA as Keras' ``jit_compile="auto"`` decides it: always on JAX, never on torch (eager), on
-        TensorFlow only with a GPU and not around cuDNN recurrences (they are not XLA-compatible)."""
+        """The mode's compiler: ``xla``/``compile`` on, ``noxla``/``eager`` off; in the ``auto`` mode as
+        Keras' ``jit_compile="auto"`` decides it: always on JAX, never on torch (eager), on TensorFlow only
+        with a GPU and not around cuDNN recurrences (they are not XLA-compatible)."""
+        if self.mode in ("xla", "compile", "noxla", "eager"):
+            return self.mode in ("xla", "compile")
         if self.backend == "jax":
             return True
         if self.backend == "torch":
@@ -248,9 +251,12 @@ class KerasAdapter(Adapter):
             "device_name": self.gpu_names[0] if self.gpu else "cpu",
             "kernel_path": path,
             "kernel_detail": detail,
-            "xla": self._jit(),
-            "train_step": {"tensorflow": "tf.function", "jax": "jax.jit stateless",
-                           "torch": "eager"}[be],
+            "mode": self.mode,
+            "xla": self._jit() and be != "torch",
+            "train_step": {"tensorflow": f"tf.function(jit_compile={self._jit()})",
+                           "jax": "jax.jit stateless",
+                           "torch": "torch.compile of the model call" if self._jit() else "eager"}[be],
+            **({"compile": self.engine.compile_report()} if be == "torch" and self._jit() else {}),
             "state": ("encoder states carried between calls: initial states in, final states out of the "
                       "model, kept on the device" if self.recipe.stateful else "zeros every call"),
             "precision": self.precision,

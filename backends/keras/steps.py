@@ -6,7 +6,9 @@ custom training loops ("Writing a training loop from scratch" in TensorFlow, JAX
   ``optimizer.stateless_apply``); the state lives in the engine and is written back to the Keras
   variables only when the adapter reads or changes them (``push``/``pull``).
 - PyTorch: eager (Keras' own ``jit_compile="auto"`` choice on torch): forward, ``backward``,
-  ``optimizer.apply``.
+  ``optimizer.apply``; with ``jit`` (the ``keras-torch+compile`` mode, what ``jit_compile=True`` does on
+  torch) the model's call goes through ``torch.compile``, its graph breaks counted
+  (``backends.torch.compiled``).
 
 Each train step returns the loss as a framework value without waiting for it; ``losses`` waits.
 
@@ -208,12 +210,21 @@ class TorchEngine(Engine):
         import torch
 
         self.torch = torch
+        self.compiled = None
+        if self.jit:
+            from backends.torch import compiled
+
+            self.compiled = compiled.Compiled(self.model, "compile")
+        self.call = self.compiled.fn if self.compiled is not None else self.model
+
+    def compile_report(self) -> dict[str, Any]:
+        return self.compiled.report() if self.compiled is not None else {}
 
     def train(self, x: np.ndarray, y: np.ndarray) -> Any:
         ops, model, optimizer = self.keras.ops, self.model, self.optimizer
         carry = self._carry(len(x))
         x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
-        logits, carry = self._outputs(model(self._inputs(x, carry), training=True))
+        logits, carry = self._outputs(self.call(self._inputs(x, carry), training=True))
         loss = self.loss_fn(y, logits)
         model.zero_grad()
         optimizer.scale_loss(loss).backward()
@@ -227,8 +238,8 @@ class TorchEngine(Engine):
         ops = self.keras.ops
         with self.torch.no_grad():
             carry = self._carry(len(x))
-            logits, self.carry = self._outputs(self.model(self._inputs(ops.convert_to_tensor(x), carry),
-                                                          training=False))
+            logits, self.carry = self._outputs(self.call(self._inputs(ops.convert_to_tensor(x), carry),
+                                                         training=False))
             return ops.convert_to_numpy(logits)
 
     def synchronize(self) -> None:

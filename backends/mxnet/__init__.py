@@ -9,5 +9,7 @@ BACKENDS = (
         requires=("mxnet",),
         tox_env="mxnet",
         description="MXNet 1.9.1 Gluon, rnn.LSTM/GRU/RNN (fused RNN operator), hybridized; CPU",
+        modes={"static": "hybridize(static_alloc=True, static_shape=True): one memory plan per shape",
+               "dynamic": "hybridize() without static_alloc/static_shape"},
     ),
 )

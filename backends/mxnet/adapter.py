@@ -75,12 +75,18 @@ class MXNetAdapter(Adapter):
         self._steps: int | None = None
         self._state: list[mx.nd.NDArray] = []  # carried encoder state (consecutive sampling)
 
+    @property
+    def hybridize_options(self) -> dict[str, bool]:
+        """The mode's ``hybridize`` flags: ``static`` (the default) plans memory and shapes once."""
+        static = self.mode != "dynamic"
+        return {"static_alloc": static, "static_shape": static}
+
     def _hybridize(self, steps: int) -> None:
         """(Re)build the cached graphs; the per-step loop unrolls ``steps`` time steps into them."""
         if steps != self._steps:
             if not self.spec.fused_ok:
                 self.net.rnn.steps = steps  # the decoder's length is fixed at construction
-            self.train_net.hybridize(static_alloc=True, static_shape=True)  # also hybridizes self.net
+            self.train_net.hybridize(**self.hybridize_options)  # also hybridizes self.net
             self._steps = steps
 
     def set_weights(self, canonical: dict[str, np.ndarray]) -> None:
@@ -172,6 +178,8 @@ class MXNetAdapter(Adapter):
             "device_name": f"gpu {self.ctx.device_id}" if gpu else "cpu",
             "kernel_path": self.kernel_path(),
             "kernel_detail": detail,
+            "mode": self.mode,
+            "hybridize": self.hybridize_options,
             "precision": self.precision,
             "optimizer": train.implementation(self.recipe),
             "threads": _omp_threads(),

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from backends.base import Adapter, BackendError
-from backends.torch import scan, train, weights
+from backends.torch import compiled, scan, train, weights
 from backends.torch.model import RecurrentNet, State
 from tasks.spec import ModelSpec, Recipe
 
@@ -42,6 +42,9 @@ class TorchAdapter(Adapter):
         torch.manual_seed(seed)
         self.spec, self.recipe = spec, recipe
         self.model = RecurrentNet(spec).to(self.device)
+        # the forward each step calls: the module itself (eager), or torch.compile of it (compile modes)
+        self.compiled = compiled.Compiled(self.model, self.mode) if self.mode in compiled.OPTIONS else None
+        self.forward = self.compiled.fn if self.compiled is not None else self.model
         self._state: State | None = None  # carried between calls under consecutive sampling
         self.optimizer = train.optimizer(recipe, self.model.parameters())
         if self.amp_dtype is not None:
@@ -94,7 +97,7 @@ class TorchAdapter(Adapter):
         self.model.train()
         xb, yb = self._tensor(x), self._tensor(y)
         with self._autocast():
-            logits, state = self.model(xb, self._start(xb.shape[0]))
+            logits, state = self.forward(xb, self._start(xb.shape[0]))
         self._keep(state)
         loss = train.loss(self.spec, logits.float(), yb)
         self.optimizer.zero_grad(set_to_none=True)
@@ -121,7 +124,7 @@ class TorchAdapter(Adapter):
         # refuses for inference-mode tensors; so stateful prediction runs under no_grad alone.
         with torch.inference_mode(not self.recipe.stateful), torch.no_grad(), self._autocast():
             xb = self._tensor(x)
-            logits, state = self.model(xb, self._start(xb.shape[0]))
+            logits, state = self.forward(xb, self._start(xb.shape[0]))
             self._keep(state)
         return logits.float().cpu().numpy()
 
@@ -166,6 +169,8 @@ class TorchAdapter(Adapter):
             "device_name": torch.cuda.get_device_name(self.device) if cuda else "cpu",
             "kernel_path": self.kernel_path(),
             "kernel_detail": self._detail(),
+            "mode": self.mode,
+            **({"compile": self.compiled.report()} if self.compiled is not None else {}),
             "precision": self.precision,
             "optimizer": train.implementation(self.recipe),
             "threads": torch.get_num_threads(),

@@ -44,6 +44,10 @@ def add_parser(sub: Any) -> None:
                        help="one worker per backend for every repeat (faster; default: a fresh worker per "
                             "repeat with a random process layout, see docs/bench.md)")
     bench.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    bench.add_argument("--step-budget", type=float, default=600.0, metavar="SECONDS",
+                       help="the most one measurement may take, its first step's compilation included, "
+                            "before the worker is stopped and the point recorded as over budget "
+                            "(default 600)")
     bench.add_argument("--no-gemm", dest="gemm", action="store_false",
                        help="skip the matrix-multiply rates each framework's worker measures after the "
                             "rounds (the denominator of the fraction of peak; A/B benches skip them)")

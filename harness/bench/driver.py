@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -62,6 +63,9 @@ class Worker(Protocol):
     def close(self) -> None: ...
 
 
+STEP_BUDGET = 600.0  # seconds one measurement may take, its compilation included (--step-budget)
+
+
 class ProcessWorker:
     """A ``python -m harness bench-worker`` process in the backend's environment (harness.launcher)."""
 
@@ -72,6 +76,7 @@ class ProcessWorker:
         python = row.get("python") or launcher.env_python(info)
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log
+        self.step_budget = float(opts.get("step_budget") or STEP_BUDGET)
         self._log = open(log, "a")  # noqa: SIM115 - kept open for the worker's life
         argv = launcher.bench_worker_argv(backend, opts["device"], opts["precision"], opts["threads"],
                                           opts["flush_to_zero"])
@@ -98,13 +103,32 @@ class ProcessWorker:
         return lines[-1][:200] if lines else "empty log"
 
     def measure(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The worker's reply; past ``step_budget`` seconds (a compiler that does not finish) the worker
+        is stopped and the point recorded as over budget, not waited for forever."""
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise WorkerDied(f"the worker is gone; its log: {self.log_path} ({self._tail()})") from None
-        return self._read()
+        expired = threading.Event()
+
+        def stop() -> None:
+            expired.set()
+            launcher.kill_group(self.proc.pid)
+
+        timer = threading.Timer(self.step_budget, stop)
+        timer.daemon = True
+        timer.start()
+        try:
+            return self._read()
+        except WorkerDied:
+            if expired.is_set():
+                raise WorkerDied(f"over the step budget: one measurement (its first step compiles) ran past "
+                                 f"{self.step_budget:.0f} s and was stopped (--step-budget)") from None
+            raise
+        finally:
+            timer.cancel()
 
     def close(self) -> None:
         launcher.end_piped(self.proc, json.dumps({"op": "quit"}))
@@ -528,9 +552,13 @@ def main(args: Any) -> int:
         raise UserError(f"--max-rounds {max_rounds}: give at least {st.MIN_ROUNDS} (a paired comparison "
                         f"needs {st.MIN_ROUNDS} rounds or more)")
     block = getattr(args, "block", 9)
+    if calibrate and args.repeats < st.MIN_ROUNDS:
+        raise UserError(f"--repeats {args.repeats}: --calibrate needs at least {st.MIN_ROUNDS} rounds (one "
+                        f"trial of {st.MIN_ROUNDS}), more for several trials, e.g. --repeats 90 --block 9")
     if calibrate and not (st.MIN_ROUNDS <= block <= args.repeats):
-        raise UserError(f"--block {block}: give {st.MIN_ROUNDS} to --repeats ({args.repeats}) rounds per "
-                        f"trial, e.g. --repeats 90 --block 9")
+        raise UserError(f"--block {block}: a trial takes from {st.MIN_ROUNDS} rounds up to --repeats "
+                        f"({args.repeats}); give --block between {st.MIN_ROUNDS} and {args.repeats}, "
+                        "e.g. --repeats 90 --block 9")
     if modes and (getattr(args, "references", False) or any(bench_reference.is_reference(b)
                                                              for b in backend_names)):
         raise UserError(f"{modes[0]} compares a backend with itself; leave out the reference rows")
@@ -552,7 +580,10 @@ def main(args: Any) -> int:
             "flush_to_zero": args.flush_to_zero, "fresh_workers": args.fresh_workers, "points": points,
             "margin": margin, "sequential": bool(variants_given or against), "max_rounds": max_rounds,
             "rows": rows, "calibrate": calibrate, "block": block,
-            "gemm": bool(getattr(args, "gemm", True)) and not modes}
+            "gemm": bool(getattr(args, "gemm", True)) and not modes,
+            "step_budget": float(getattr(args, "step_budget", STEP_BUDGET))}
+    if opts["step_budget"] <= 0:
+        raise UserError(f"--step-budget {opts['step_budget']:g}: give a positive number of seconds")
     out = outdir.check_writable(args.out)
     print(f"rnnbench bench: {len(points)} point(s) x {len(backend_names)} backend(s) x {args.repeats} "
           f"repeats, {args.steps} timed steps{f' or more, {min_time:g} s at least,' if min_time else ''} "

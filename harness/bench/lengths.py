@@ -33,10 +33,13 @@ def _mode(r: dict[str, Any]) -> str:
 
 def records(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The finished records of length benches: a set or swept ``shape.seq_len`` and a model with
-    ``model.scan`` set, the cells of :data:`CELLS`."""
-    return [r for r in recs if r.get("status") == "ok" and r["point"].get("cell") in CELLS
-            and "shape.seq_len" in (r["point"].get("overrides") or {})
-            and "model.scan" in (r["point"].get("overrides") or {})]
+    ``model.scan`` set, the cells of :data:`CELLS`; and the LSTM rows of those benches (since the bench
+    stopped recording a ``model.scan`` the LSTM does not read, their point ids name none)."""
+    timed = [r for r in recs if r.get("status") == "ok" and r["point"].get("cell") in CELLS
+             and "shape.seq_len" in (r["point"].get("overrides") or {})]
+    benches = {r["bench_id"] for r in timed if "model.scan" in r["point"]["overrides"]}
+    return [r for r in timed if "model.scan" in r["point"]["overrides"]
+            or (r["point"]["cell"] == "lstm" and r["bench_id"] in benches)]
 
 
 def us_per_token(r: dict[str, Any], part: str) -> tuple[float, float, float] | None:

@@ -22,6 +22,7 @@ from harness.common import overrides
 from harness.common.synthetic import fixed_batch
 from harness.errors import UserError
 from tasks.base import Scale, Task
+from tasks.spec import SCAN_CELLS
 
 MAX_POINTS = 200
 SYNTHETIC = "token ids drawn uniformly from the vocabulary, labels uniformly from the classes (synthetic)"
@@ -92,17 +93,35 @@ def plan(task_names: list[str], scale: str | None, axes: list[tuple[str, list[An
     if size > MAX_POINTS:
         raise UserError(f"the sweep makes {size} points, more than {MAX_POINTS}; sweep fewer values or "
                         "axes, or run several benches")
-    points = []
+    points, unread = [], None
     for name in task_names:
         task = tasks.get(name)
         scale_name = scale or task.default_scale
         fixed = overrides.parse_settings(settings or [], task)
         for combo in itertools.product(*(values for _, values in axes)):
             swept = {k: v for (k, _), v in zip(axes, combo, strict=True)}
-            point = Point(name, scale_name, {**{k: v for k, v in fixed.items() if k not in swept}, **swept})
+            given = {**{k: v for k, v in fixed.items() if k not in swept}, **swept}
+            if "model.scan" in fixed and "model.scan" not in swept and not _reads_scan(task, scale_name,
+                                                                                        given):
+                # a --set for a sweep's scan cells: the LSTM beside them reads none, and its point id and
+                # record do not claim one
+                cell = given.get("model.cell") or task.scale(scale_name).model.cell
+                unread = (cell, given.pop("model.scan"))
+            point = Point(name, scale_name, given)
             resolve(point)
             points.append(point)
+    if unread and not any("model.scan" in p.overrides for p in points):
+        raise UserError(overrides.scan_unread(*unread))
     return points
+
+
+def _reads_scan(task: Any, scale_name: str, given: dict[str, Any]) -> bool:
+    """Whether the point's cell is a scan cell, the only kind that reads ``model.scan``."""
+    try:
+        cell = given.get("model.cell") or task.scale(scale_name).model.cell
+    except KeyError as exc:
+        raise UserError(exc.args[0]) from None
+    return cell in SCAN_CELLS
 
 
 def resolve(point: Point) -> Shape:

@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backends.base import MODE_SEP
+from harness.bench import compile_cost, lengths, peak, verdicts
 from harness.bench import driver as bench
-from harness.bench import lengths, peak, verdicts
 from harness.bench import numerics as bench_numerics
 from harness.bench import reference as bench_reference
 
@@ -63,8 +64,11 @@ class Group:
         env = self.records[-1].get("environment") or {}
         where = (env.get("backend") or {}).get("device_name") if self.device == "gpu" else \
             f"{env.get('cpu', 'unknown CPU')} ({env.get('cpu_count', '?')} cores)"
-        return (f"{where}, {self.device}, {self.precision}, {self.threads} threads (machine {self.machine}), "
-                f"bench {', '.join(sorted({r['bench_id'] for r in self.records}))}")
+        return f"{where}, {self.device}, {self.precision}, {self.threads} threads (machine {self.machine})"
+
+    @property
+    def bench_ids(self) -> list[str]:
+        return sorted({r["bench_id"] for r in self.records})
 
 
 def newest(found: list[Group]) -> Group:
@@ -186,6 +190,20 @@ def headline(group: Group, part: str = "train") -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
+def sources(group: Group) -> str | None:
+    """Which bench each headline row comes from (``latest`` picks one per point), one line: a reader can
+    tell a row of a bench of six from one of an older bench."""
+    rows_of = plain(group.records)
+    if not rows_of:
+        return None
+    by_bench: dict[str, list[str]] = {}
+    for r in latest(rows_of).values():
+        label = f"{r['task']}/{r['scale']}"
+        if label not in by_bench.setdefault(r["bench_id"], []):
+            by_bench[r["bench_id"]].append(label)
+    return "Rows from: " + "; ".join(f"{b} ({', '.join(labels)})" for b, labels in sorted(by_bench.items()))
+
+
 def fractions(group: Group, peak_records: list[dict[str, Any]]) -> tuple[pd.DataFrame | None, str | None]:
     """Achieved training TFLOP/s and its fraction of the device's measured GEMM peak, task-shape rows and
     backend columns as the headline (``harness.bench.peak``); and the peak's description. (None, None)
@@ -274,6 +292,37 @@ def ratios(group: Group) -> pd.DataFrame | None:
     return pd.DataFrame([{"point": pid, "backend": b, "train adapter/reference": _ratio(a, r, "train"),
                           "inference adapter/reference": _ratio(a, r, "inference"), "bench": a["bench_id"]}
                          for (pid, b), (a, r) in pairs.items()])
+
+
+def _first_step(r: dict[str, Any]) -> str:
+    return f"{r['first_step_s']:.3g} s" if r.get("first_step_s") else NA
+
+
+def mode_ratios(group: Group) -> pd.DataFrame | None:
+    """Each execution mode against its backend's default mode (``torch+compile`` / ``torch``), per point,
+    both rows of one bench (the latest that has both): paired training and inference ratios with their
+    verdicts, each row's first step (its compilation) and, for a mode that failed or ran over the step
+    budget, why. None without mode rows."""
+    recs = [r for r in group.records if not r.get("ab")]
+    by_key = {(r["bench_id"], r["point"]["id"], r["backend"]): r for r in recs}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for (bench_id, pid, name), r in by_key.items():  # oldest first: a later bench replaces an earlier one
+        if MODE_SEP not in name:
+            continue
+        default = by_key.get((bench_id, pid, name.split(MODE_SEP, 1)[0]))
+        if default is None:
+            continue
+        label = f"{r['task']}/{r['scale']}" + "".join(f" {k.split('.', 1)[1]}={v}" for k, v in
+                                                    (r["point"].get("overrides") or {}).items())
+        failed = r.get("status") != "ok"
+        rows[(pid, name)] = {
+            "point": label, "mode": name,
+            "train mode/default": (f"failed: {(r.get('error') or '')[:80]}" if failed
+                                   else _ratio(r, default, "train")),
+            "inference mode/default": "" if failed else _ratio(r, default, "inference"),
+            "first step, default -> mode": f"{_first_step(default)} -> {_first_step(r)}",
+            "bench": bench_id}
+    return pd.DataFrame(list(rows.values())) if rows else None
 
 
 def _ab_kind(a: dict[str, Any], b: dict[str, Any] | None) -> str:
@@ -453,6 +502,8 @@ class Speed:
     lengths: list[tuple[pd.DataFrame | None, Path | None]] = field(default_factory=list)  # per group
     ab: list[pd.DataFrame | None] = field(default_factory=list)  # A/B benches' verdicts, per group
     gemm: list[pd.DataFrame | None] = field(default_factory=list)  # each framework's GEMM rates, per group
+    modes: list[pd.DataFrame | None] = field(default_factory=list)  # mode / default mode, per group
+    compile: list[tuple[pd.DataFrame | None, Path | None]] = field(default_factory=list)  # first step vs T
 
     def _lengths(self) -> list[tuple[pd.DataFrame | None, Path | None]]:
         return self.lengths or [(None, None)] * len(self.groups)
@@ -462,6 +513,12 @@ class Speed:
 
     def _gemm(self) -> list[pd.DataFrame | None]:
         return self.gemm or [None] * len(self.groups)
+
+    def _modes(self) -> list[pd.DataFrame | None]:
+        return self.modes or [None] * len(self.groups)
+
+    def _compile(self) -> list[tuple[pd.DataFrame | None, Path | None]]:
+        return self.compile or [(None, None)] * len(self.groups)
 
     def _ratios(self) -> list[pd.DataFrame | None]:
         return self.ratios or [None] * len(self.groups)
@@ -473,8 +530,13 @@ class Speed:
     def _fraction_text(peak_rate: str) -> str:
         return (f"Training arithmetic achieved, and its fraction of the device's peak, {peak_rate}: the "
                 "matrix products of a sample by formula from the spec (forward and backward, "
-                "docs/methods.md), times the median samples/s. Small batches are bound by latency, far "
-                "below the peak:")
+                "docs/methods.md), times the median samples/s of the table above (its rows, from the same "
+                "benches). Small batches are bound by latency, far below the peak:")
+
+    def _extras(self, group: Group) -> tuple[pd.DataFrame | None, tuple[pd.DataFrame | None, Path | None]]:
+        """The group's mode table and compile-cost table and plot."""
+        k = next(i for i, g in enumerate(self.groups) if g is group)
+        return self._modes()[k], self._compile()[k]
 
     def markdown(self, image_dir: str | None, headline_only: bool = False) -> str:
         """The section; ``headline_only``: the README's short form, the machine of the newest bench alone
@@ -494,12 +556,17 @@ class Speed:
         for group, (train, infer), images, versus, (of_peak, peak_rate), (by_length, length_plot), ab, \
                 rates in rows:
             parts.append(f"{'####' if headline_only else '###'} Speed on {group.title}")
+            modes, (compiled, compile_plot) = self._extras(group)
+            if not headline_only:
+                parts.append(f"Benches of this machine: {', '.join(group.bench_ids)}.")
             if train is not None:
-                parts.append(f"{HEADLINE_NOTE}\n\n{train.to_markdown(index=False)}")
+                parts.append(f"{HEADLINE_NOTE}\n\n{train.to_markdown(index=False)}\n\n{sources(group)}")
             if of_peak is not None:
                 parts.append(f"{self._fraction_text(peak_rate)}\n\n{of_peak.to_markdown(index=False)}")
             if rates is not None:
                 parts.append(f"{GEMM_NOTE}\n\n{rates.to_markdown(index=False)}")
+            if modes is not None:
+                parts.append(f"{MODES_NOTE}\n\n{modes.to_markdown(index=False)}")
             if headline_only:
                 if versus is not None:
                     parts.append(f"{REFERENCE_NOTE}\n\n{versus.to_markdown(index=False)}")
@@ -512,7 +579,11 @@ class Speed:
                 parts.append(f"{AB_NOTE}\n\n{ab.to_markdown(index=False)}")
             if by_length is not None:
                 parts.append(f"{LENGTHS_NOTE}\n\n{by_length.to_markdown(index=False)}")
+            if compiled is not None:
+                parts.append(f"{COMPILE_NOTE}\n\n{compiled.to_markdown(index=False)}")
             prefix = (image_dir.rstrip("/") + "/" if image_dir else "") if image_dir is not None else None
+            if prefix is not None and compile_plot is not None:
+                parts.append(f"![{compile_plot.stem}]({prefix}{compile_plot.name})")
             if prefix is not None and length_plot is not None:
                 parts.append(f"![{length_plot.stem}]({prefix}{length_plot.name})")
             if prefix is not None and images:
@@ -531,10 +602,19 @@ class Speed:
                 rates in zip(self.groups, self.tables, self.images, self._ratios(), self._fractions(),
                              self._lengths(), self._ab(), self._gemm(), strict=True):
             body.append(f"<h3>Speed on {html.escape(group.title)}</h3>")
+            modes, (compiled, compile_plot) = self._extras(group)
+            for note, frame in ((MODES_NOTE, modes), (COMPILE_NOTE, compiled)):
+                if frame is not None:
+                    body.append(f"<p>{html.escape(note)}</p>")
+                    body.append(frame.to_html(index=False, escape=True, border=0, classes="runs speed"))
+            if compile_plot is not None:
+                images = [compile_plot, *images]
+            body.append(f"<p>Benches of this machine: {html.escape(', '.join(group.bench_ids))}.</p>")
             for frame, what in ((train, "Training"), (infer, "Inference")):
                 if frame is not None:
                     body.append(f"<p>{what} samples/s: {html.escape(HEADLINE_NOTE.split(': ', 1)[1])}</p>")
                     body.append(frame.to_html(index=False, escape=True, border=0, classes="runs speed"))
+                    body.append(f"<p>{html.escape(sources(group) or '')}</p>")
             if of_peak is not None:
                 body.append(f"<p>{html.escape(self._fraction_text(peak_rate))}</p>")
                 body.append(of_peak.to_html(index=False, escape=True, border=0, classes="runs speed"))
@@ -576,6 +656,15 @@ AB_NOTE = (
     "interleaved bench, A over B, the geometric mean of the per-round ratios with its 95% interval, the "
     "verdict, the rounds it used of those measured, and whether A and B compute the same numbers. Their "
     "rows stay out of the tables above, which compare backends:")
+MODES_NOTE = (
+    "Execution modes (`python -m harness list`: `torch+compile`, `jax+unroll8`, `keras+xla`, ...): each "
+    "mode against its backend's default mode, both from the same bench, paired round by round: ratio [95% "
+    "interval] and verdict (faster: the mode beats the default), and each one's first training step, where "
+    "a compiler does its work (excluded from samples/s; time to target includes it):")
+COMPILE_NOTE = (
+    "Compile cost: the first training step (compilation and warm-up) in seconds against the sequence "
+    "length, per cell and backend mode (`harness.bench.compile_cost`, from `experiments/compile-bench.sh`), "
+    "and k of first step ~ T^k; `over budget`: stopped at the bench's `--step-budget`:")
 LENGTHS_NOTE = (
     "Time per token against sequence length (`harness.bench.lengths`, from the benches of "
     "`experiments/scan-bench.sh`): "
@@ -604,6 +693,10 @@ def build(folder: Path, out: Path, peak_dir: Path | None = None) -> Speed:
     images = [[p for bench_id, rs in sweeps(g) for p in plot_sweep(bench_id, rs, out)] for g in found]
     by_length = [(lengths.table(g.records), lengths.plot(g.records, out, f"{g.device} {g.precision}, "
                   f"{g.threads} threads, machine {g.machine}")) for g in found]
+    compiles = [(compile_cost.table(g.records),
+                  compile_cost.plot(g.records, out, f"{g.device} {g.precision}, {g.threads} threads, "
+                                                    f"machine {g.machine}")) for g in found]
     return Speed(found, tables, images, Path(folder), ratios=[ratios(g) for g in found],
+                 modes=[mode_ratios(g) for g in found], compile=compiles,
                  ab=[ab_verdicts(g) for g in found], gemm=[gemm_rates(g, peak_records) for g in found],
                  fractions=[fractions(g, peak_records) for g in found], records=recs, lengths=by_length)

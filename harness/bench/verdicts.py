@@ -6,6 +6,7 @@ of the other: the same minute of the machine). The pairs, per point and for trai
 - every row against the point's fastest row (by median): the headline's ratio (not in an A/B bench,
   whose pairs are its own);
 - an adapter against its reference loop (``torch`` / ``torch-reference``);
+- a backend in a mode against the same backend in its default mode (``torch+compile`` / ``torch``);
 - A/B rows (``harness.bench.ab``): every variant against the first one named, the working tree against
   ``--against``'s commit, a calibration row against its plain row.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from backends.base import MODE_SEP
 from harness import statistics as st
 from harness.bench import numerics as bench_numerics
 from harness.bench import reference as bench_reference
@@ -29,7 +31,7 @@ PARTS = ("train", "inference")
 @dataclass(frozen=True)
 class Comparison:
     """Row ``a`` against row ``b`` of one point, for ``part`` (``train`` or ``inference``): ``kind`` is
-    ``fastest``, ``reference`` or ``ab``."""
+    ``fastest``, ``reference``, ``mode`` or ``ab``."""
 
     point: str
     part: str
@@ -99,6 +101,10 @@ def comparisons(recs: list[dict[str, Any]]) -> list[Comparison]:
                 if bench_reference.is_reference(n) and bench_reference.base(n) in rows:
                     a = bench_reference.base(n)
                     out.append(Comparison(pid, part, a, n, "reference", paired(rows[a], rows[n], part)))
+            for n in names:
+                if MODE_SEP in n and n.split(MODE_SEP, 1)[0] in rows:
+                    b = n.split(MODE_SEP, 1)[0]
+                    out.append(Comparison(pid, part, n, b, "mode", paired(rows[n], rows[b], part)))
             for a, b in ab_pairs(names, described):
                 out.append(Comparison(pid, part, a, b, "ab", paired(rows[a], rows[b], part)))
     return out
@@ -135,9 +141,10 @@ def table(recs: list[dict[str, Any]]) -> str:
     found = comparisons(recs)
     if not found:
         return ""
-    order = {"ab": 0, "reference": 1, "fastest": 2}
+    order = {"ab": 0, "mode": 1, "reference": 2, "fastest": 3}
     found.sort(key=lambda c: (order[c.kind], c.point, c.part))
-    what = {"ab": "A/B", "reference": "adapter / reference", "fastest": "against the fastest"}
+    what = {"ab": "A/B", "mode": "mode / default mode", "reference": "adapter / reference",
+            "fastest": "against the fastest"}
     checked = any(r.get("numerics") for r in recs)
     rows = []
     for c in found:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
 from tasks.base import Scale
-from tasks.spec import Dense, Dropout, ModelSpec, Recipe
+from tasks.spec import SCAN_CELLS, Dense, Dropout, ModelSpec, Recipe
 
 if TYPE_CHECKING:
     from tasks.base import Task
@@ -183,6 +183,13 @@ def label(overrides: dict[str, Any], sep: str = " ") -> str:
     return sep.join(f"{k.split('.', 1)[1]}={v}" for k, v in overrides.items())
 
 
+def scan_unread(cell: str, scan: str) -> str:
+    """The error for ``model.scan`` on a cell that does not read it: recorded, it would name a run by a
+    setting that changed nothing."""
+    return (f"model.scan={scan}: cell {cell} is not a scan cell, so nothing reads it; model.scan applies to "
+            f"{', '.join(SCAN_CELLS)} (e.g. --cell mingru --set model.scan={scan})")
+
+
 def apply(scale: Scale, overrides: dict[str, Any], task: Task | None = None) -> Scale:
     """``scale`` with the data, model and recipe overrides applied (shape keys are the caller's); a value
     the dataclass rejects is a one-line error. Data options first, then the model fields that follow from
@@ -208,6 +215,8 @@ def apply(scale: Scale, overrides: dict[str, Any], task: Task | None = None) -> 
         recipe = replace(scale.recipe, **by_group["recipe"])
     except (ValueError, TypeError) as exc:
         raise UserError(f"{shown}: {exc}") from None
+    if "scan" in by_group["model"] and not model.scan_cell:
+        raise UserError(scan_unread(model.cell, model.scan))
     for name in ("hidden_size", "num_layers", "vocab_size"):
         if getattr(model, name) < 1:
             raise UserError(f"model.{name}={getattr(model, name)}: give a positive number")

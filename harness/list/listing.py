@@ -23,6 +23,9 @@ def render() -> str:
         built = (ROOT / ".tox" / info.tox_env).is_dir()
         backend_rows.append((info.name, "yes" if backends.importable(info) else "no",
                              f"{info.tox_env} ({'built' if built else 'not built'})", info.description))
+    mode_rows = [(f"{info.name}+{mode}" + (" (default)" if k == 0 else ""), what)
+                 for info in backends.registry().values()
+                 for k, (mode, what) in enumerate(info.modes.items())]
     data_rows = [(name, ", ".join(f"data.{k}" for k in tasks.get(name).data_options) or "(none)")
                  for name in tasks.all_names()]
     settings = (f"--set KEY=VALUE (run, matrix, bench, parity) takes every model.* field "
@@ -33,4 +36,6 @@ def render() -> str:
         settings + "\n" + tabulate(data_rows, headers=("task", "data options"), tablefmt="simple_outline"),
         tabulate(backend_rows, headers=("backend", "importable here", "tox env", "description"),
                  tablefmt="simple_outline"),
+        "Execution modes (--backend NAME+MODE, --backends torch,torch+compile; the default mode is the plain "
+        "name):\n" + tabulate(mode_rows, headers=("backend+mode", "what runs"), tablefmt="simple_outline"),
     ])

@@ -40,10 +40,11 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     config.merge(args, required=("task", "backends"))
     args.scale = args.scale or "smoke"
     names = [b for b in args.backends.split(",") if b]
-    unknown = [b for b in names if b not in backends.names()]
+    unknown = [b for b in names if b.split("+", 1)[0] not in backends.names()]
     if unknown or not names:
         raise UserError(f"unknown backend(s) {', '.join(unknown) or '(none given)'}; "
                         f"choose from: {', '.join(backends.names())}")
+    names = list(dict.fromkeys(options.backend_name(b) for b in names))
     if args.task not in tasks.all_names():
         raise UserError(f"unknown task {args.task!r}; choose one of: {', '.join(tasks.all_names())}")
     code = launcher.in_core_env(argv)

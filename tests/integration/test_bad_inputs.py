@@ -90,6 +90,8 @@ def test_errors_found_before_any_environment(args, message):
     (["--set", "data.vocab=5"], "unknown key 'data.vocab'; imdb data options: num_words, maxlen"),
     (["--device", "gpu"], "--device gpu: torch sees no CUDA GPU"),
     (["--data-dir", "/nonexistent/mirror"], "/nonexistent/mirror"),
+    (["--set", "model.scan=parallel"],
+     "model.scan=parallel: cell lstm is not a scan cell, so nothing reads it"),
 ])
 def test_errors_inside_the_backends_environment_stay_last(args, message):
     """Found in the torch environment the command re-ran itself in: its line is still the last one."""

@@ -151,7 +151,10 @@ def test_a_plain_bench_judges_every_backend_against_the_rows_fastest(scripted, t
     (["--against", "no-such-ref-31"], "--against 'no-such-ref-31': no such commit in this repository"),
     (["--against", "HEAD", "--calibrate"], "--against and --calibrate cannot be combined"),
     (["--max-rounds", "3", "--against", "HEAD"], "--max-rounds 3: give at least 6"),
-    (["--calibrate", "--repeats", "5"], "--block 9: give 6 to --repeats (5) rounds per trial"),
+    (["--calibrate", "--repeats", "5"], "--repeats 5: --calibrate needs at least 6 rounds"),
+    (["--calibrate", "--repeats", "30", "--block", "0"],
+     "--block 0: a trial takes from 6 rounds up to --repeats (30); give --block between 6 and 30"),
+    (["--calibrate", "--repeats", "30", "--block", "31"], "give --block between 6 and 30"),
 ])
 def test_bad_ab_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(launcher, "requirement_env", lambda *a, **k: pytest.fail("built an environment"))

@@ -83,6 +83,33 @@ def test_values_the_spec_rejects_are_one_line_errors(settings, message):
         overrides.apply(IMDB.scale("full"), settings, IMDB)
 
 
+def test_a_scan_mode_on_a_cell_that_reads_none_is_refused():
+    """imdb's LSTM has no scan: a record and its id must not say ``scan=parallel`` for a run it did not
+    change."""
+    with pytest.raises(UserError) as err:
+        overrides.apply(IMDB.scale("full"), {"model.scan": "parallel"}, IMDB)
+    assert str(err.value) == ("model.scan=parallel: cell lstm is not a scan cell, so nothing reads it; "
+                              "model.scan applies to mingru, minlstm, rglru (e.g. --cell mingru --set "
+                              "model.scan=parallel)")
+    scan = overrides.apply(IMDB.scale("full"), {"model.cell": "mingru", "model.scan": "sequential"}, IMDB)
+    assert (scan.model.cell, scan.model.scan) == ("mingru", "sequential")
+
+
+def test_a_bench_sweep_keeps_the_scan_mode_off_the_lstm_beside_the_scan_cells():
+    from harness.bench import plan
+
+    points = plan.plan(["tinyshakespeare"], "mingru", [("model.cell", ["mingru", "lstm"])],
+                       ["model.scan=sequential", "shape.seq_len=64"])
+    assert [p.overrides for p in points] == [
+        {"model.scan": "sequential", "shape.seq_len": 64, "model.cell": "mingru"},
+        {"shape.seq_len": 64, "model.cell": "lstm"}]
+    assert "scan" not in points[1].id and "scan=sequential" in points[0].id
+    with pytest.raises(UserError, match="model.scan=parallel: cell lstm is not a scan cell"):
+        plan.plan(["imdb"], "full", [], ["model.scan=parallel"])
+    with pytest.raises(UserError, match="model.scan=parallel: cell lstm is not a scan cell"):
+        plan.plan(["imdb"], "full", [("model.scan", ["parallel", "sequential"])], [])
+
+
 def test_shorthands_are_settings():
     assert overrides.shorthands(epochs=3, cell="gru", sampling="consecutive") == \
         ["recipe.epochs=3", "model.cell=gru", "recipe.sampling=consecutive"]

@@ -180,3 +180,19 @@ def test_a_missed_target_gets_its_configurations_reason_and_both_figures(tmp_pat
                      "0.85: medians over every backend's runs)."]
     text = overview.markdown(*overview.table(records.load_all(runs), [], ["torch", "jax"]), notes)
     assert text.endswith(notes[0])
+
+
+def test_each_backend_is_ranked_at_its_fastest_mode_and_the_mode_is_named(folders):
+    """``torch+compile`` beats ``torch`` in the bench: torch's cell shows the compiled ratio, named."""
+    runs, bench_dir = folders
+    records.dump_atomic(bench_dir / "torch+compile.json",
+                        make_bench_record("imdb-full", "torch+compile", train=1500.0))
+    records.dump_atomic(bench_dir / "keras+xla.json",
+                        make_bench_record("imdb-full", "keras+xla", train=600.0))
+    frame, _ = overview.table(records.load_all(runs), bench.load_all(bench_dir), ["keras", "torch"])
+    row = frame.iloc[0]
+    assert row["torch"] == "0.86 [0.85-0.87] n=3 · 1.00x compile"  # the fastest row of the bench
+    assert row["keras"] == "0.8† · 0.67x [0.67-0.67]"  # keras' default mode beats keras+xla: no mode named
+    assert overview.best_mode("torch", {"torch": 1.0, "torch+compile": 2.0, "torch-reference": 9.0}) == \
+        "torch+compile"
+    assert overview.best_mode("jax", {"torch": 1.0}) is None
