@@ -18,7 +18,10 @@ common=(--tasks tinyshakespeare --scale mingru --set model.num_layers=1 --set re
         --repeats 3 --steps 3 --min-time 0.3 --warmup 1 --reuse-workers --no-progress)
 bench() {  # bench NAME ARGS...: into results/bench/scan-NAME, resuming an unfinished one
     local out="results/bench/scan-$1"; shift
-    local resume=(); ls "$out"/bench-*/bench.json >/dev/null 2>&1 && resume=(--resume)
+    local resume=() f  # continue an unfinished bench there; after a finished one, start another
+    for f in "$out"/bench-*/bench.json; do
+        if [ -e "$f" ] && ! grep -q '"status": "finished"' "$f"; then resume=(--resume); fi
+    done
     python -m harness bench "${common[@]}" --out "$out" "${resume[@]}" "$@"
 }
 for part in "${@:-parallel sequential long long-cells keras-torch-long}"; do
