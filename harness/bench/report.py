@@ -76,6 +76,21 @@ def newest(found: list[Group]) -> Group:
     return max(found, key=lambda g: max(r.get("started") or "" for r in g.records))
 
 
+def compared_shapes(group: Group) -> int:
+    """How many task shapes one bench of ``group`` measured on two backends or more."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for r in plain(group.records):
+        seen.setdefault((r["bench_id"], r["point"]["id"]), set()).add(bench_reference.base(r["backend"]))
+    return len({pid for (_, pid), names in seen.items() if len(names) >= 2})
+
+
+def headline_group(found: list[Group]) -> Group:
+    """The group whose benches compare backends on the most task shapes, the newest among equals: a few
+    points benched on another machine (a mode check, a length bench) do not replace the machine with the
+    whole comparison; a full headline bench there does."""
+    return max(found, key=lambda g: (compared_shapes(g), max(r.get("started") or "" for r in g.records)))
+
+
 def compares(group: Group) -> bool:
     """Whether one bench of ``group`` measured two backends or more of one configuration (adapters and
     references, A/B rows left out): a bench of one backend (a thread-count check, an A/B of versions)
@@ -87,15 +102,16 @@ def compares(group: Group) -> bool:
 
 
 def shown_in_readme(found: list[Group]) -> list[Group]:
-    """The README's groups: per device kind (CPU, then GPU), the fp32 group of its most recent bench that
-    compares backends, so a GPU bench never replaces the CPU table nor shares one with it, nor a bench of
-    one backend the table of six; other precisions, thread counts and machines are in the full report."""
+    """The README's groups: per device kind (CPU, then GPU), the fp32 group that compares backends on the
+    most task shapes (``headline_group``), so a GPU bench never replaces the CPU table nor shares one with
+    it, nor a bench of one backend the table of six, nor a few points on another machine the whole
+    comparison; other precisions, thread counts and machines are in the full report."""
     shown = []
     comparing = [g for g in found if compares(g)] or found
     for device in ("cpu", "gpu"):
         candidates = [g for g in comparing if g.device == device and g.precision == "fp32"]
         if candidates:
-            shown.append(newest(candidates))
+            shown.append(headline_group(candidates))
     return shown or [newest(found)]
 
 
@@ -448,7 +464,12 @@ def plot_sweep(bench_id: str, recs: list[dict[str, Any]], out: Path) -> list[Pat
     names = list(dict.fromkeys([*order, *(r["backend"] for r in recs)]))
     colours = {b: f"C{i}" for i, b in enumerate(names)}  # one colour per backend in every panel
     paths = []
+    every = recs
     for axis in axes_keys:
+        # the records that set this axis (a sweep's LSTM point sets no model.scan, harness.bench.plan)
+        recs = [r for r in every if axis in r["point"]["overrides"]]
+        if len({str(r["point"]["overrides"][axis]) for r in recs}) < 2:
+            continue  # a --set value, not a swept axis
         others = [k for k in axes_keys if k != axis]
         combos = sorted({tuple(r["point"]["overrides"].get(k) for k in others) for r in recs}, key=_order)
         fig, grid = plt.subplots(2, len(combos), figsize=(max(7.0, 4.2 * len(combos)), 7.5), squeeze=False)

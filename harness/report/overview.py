@@ -24,7 +24,7 @@ from backends.base import MODE_SEP
 from harness import statistics
 from harness.bench import reference as bench_reference
 from harness.bench import verdicts
-from harness.bench.report import BUSY, compares, groups, newest
+from harness.bench.report import BUSY, compares, groups, headline_group
 from harness.report.comparisons import NA, dig, fmt, fmt_spread, scale_label
 from tasks.base import Scale, Target
 
@@ -105,7 +105,8 @@ def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict
     at least two adapters of it without overrides, that bench's id, and the backends whose figures were
     taken while other processes used the machine (``busy``); ``records`` gives the records themselves,
     for the paired intervals (``_ratio_text``). Reference rows are left out. Only the
-    machine (and device, precision, threads) of the newest CPU bench counts, the device the overview's
+    machine (and device, precision, threads) of the CPU benches that compare the most task shapes
+    counts (``headline_group``; the newest among equals), the device the overview's
     runs trained on, so ratios from different machines never share the table (GPU figures have tables
     of their own)."""
     usable = [r for r in bench_recs if _adapter_figure(r)]
@@ -116,7 +117,7 @@ def speeds(bench_recs: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict
     busy: set[tuple[str, str]] = set()  # (bench id, backend)
     comparing = [g for g in found if compares(g)] or found
     # oldest first: a later bench replaces an earlier one
-    for r in newest([g for g in comparing if g.device == "cpu"] or comparing).records:
+    for r in headline_group([g for g in comparing if g.device == "cpu"] or comparing).records:
         rate = dig(r, "train", "samples_per_s", "median")
         by_bench.setdefault((r["task"], r["scale"]), {}).setdefault(r["bench_id"], {})[r["backend"]] = rate
         if r.get("busy"):

@@ -9,10 +9,14 @@ cell."""
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+
 import pytest
 
 import backends
-from harness.common.synthetic import fixed_batch
+from harness.errors import UserError
 from harness.parity import check as parity
 
 FULL_ONLY = {"torch+compile-max", "jax+unroll2", "jax+unroll4", "jax+unroll16"}
@@ -33,28 +37,38 @@ CASES = [pytest.param(task, cell, [f"model.cell={cell}", f"model.scan={scan}"] i
                                     for s in ("parallel", "sequential"))]]
 
 
+# what a framework cannot compile, with its own error (the test fails when it starts to work: update then)
+CANNOT = {("keras+xla", cell, "parallel"): "tf2xla conversion failed" for cell in ("mingru", "minlstm", "rglru")}
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("task, cell, settings", CASES)
-def test_a_mode_trains_as_its_default_and_the_reference(mode, task, cell, settings):
+def test_a_mode_trains_as_its_default_and_the_reference(mode, task, cell, settings, capfd):
+    """Each backend in its own process, as a bench worker runs it: Keras on TensorFlow and on torch in one
+    process trip dynamo's guards (keras-torch+compile after keras: "Guard failed on the same frame")."""
     base = mode.split("+", 1)[0]
-    table, ok = parity.run(task, [base, mode], cells=[cell], steps=3, collect=parity.collect_here,
-                           optim={"settings": settings} if settings else None)
+    said: dict[str, dict] = {}
+
+    def collect(backend, *args, **kwargs):
+        found = parity.collect_isolated(backend, *args, **kwargs)
+        said[backend] = json.loads(str(found["describe"]))
+        return found
+
+    scan = next((s.split("=", 1)[1] for s in settings if s.startswith("model.scan=")), "")
+    run = functools.partial(parity.run, task, [base, mode], cells=[cell], steps=3, collect=collect,
+                            optim={"settings": settings} if settings else None)
+    if (mode, cell, scan) in CANNOT:
+        with pytest.raises(UserError, match=f"parity worker for {re.escape(mode)} failed"):
+            run()
+        assert CANNOT[(mode, cell, scan)] in capfd.readouterr().out
+        return
+    table, ok = run()
     assert ok, table
     assert table.count(" ok ") == 3, table  # each against the reference, and against each other
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_the_record_names_the_mode_and_a_compiled_mode_did_not_fall_back(mode):
-    spec, recipe = parity.parity_spec("imdb", "smoke", "lstm")
-    adapter = backends.create(backends.get(mode), device="cpu")
-    adapter.build(spec, recipe, seed=0)
-    x, y = fixed_batch(spec, 4, seed=0, seq_len=7)
-    adapter.losses([adapter.train_step(x, y)])
-    adapter.predict(x)
-    said = adapter.describe()
-    assert said["mode"] == mode.split("+", 1)[1]
-    compiled = said.get("compile")
-    if compiled is not None:  # torch.compile: options as given, one graph, nothing eager in between
+    what = said[mode]
+    assert what["mode"] == mode.split("+", 1)[1] and said[base]["mode"] != what["mode"]
+    compiled = what.get("compile")
+    if compiled:  # torch.compile: options as given, at least a graph, nothing run eagerly in between
         assert compiled["torch_compile"]["backend"] == "inductor"
         assert compiled["allow_rnn"] is True
         assert compiled["graph_breaks"] == 0, compiled["graph_break_reasons"]
