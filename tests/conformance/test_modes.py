@@ -38,7 +38,8 @@ CASES = [pytest.param(task, cell, [f"model.cell={cell}", f"model.scan={scan}"] i
 
 
 # what a framework cannot compile, with its own error (the test fails when it starts to work: update then)
-CANNOT = {("keras+xla", cell, "parallel"): "tf2xla conversion failed" for cell in ("mingru", "minlstm", "rglru")}
+CANNOT = {("keras+xla", cell, "parallel"): "tf2xla conversion failed"
+          for cell in ("mingru", "minlstm", "rglru")}
 
 
 @pytest.mark.parametrize("mode", MODES)
