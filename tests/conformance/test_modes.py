@@ -40,6 +40,9 @@ CASES = [pytest.param(task, cell, [f"model.cell={cell}", f"model.scan={scan}"] i
 # what a framework cannot compile, with its own error (the test fails when it starts to work: update then)
 CANNOT = {("keras+xla", cell, "parallel"): "tf2xla conversion failed"
           for cell in ("mingru", "minlstm", "rglru")}
+# where the compiler breaks the graph and runs the rest eagerly: the record counts the breaks, with dynamo's
+# reason (here: Keras' layer tracking mutates a dict dynamo holds a mappingproxy of)
+BREAKS = {("keras-torch+compile", "mingru", "parallel"): "mapping proxy affected by dictionary mutation"}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -61,7 +64,8 @@ def test_a_mode_trains_as_its_default_and_the_reference(mode, task, cell, settin
     if (mode, cell, scan) in CANNOT:
         with pytest.raises(UserError, match=f"parity worker for {re.escape(mode)} failed"):
             run()
-        assert CANNOT[(mode, cell, scan)] in capfd.readouterr().out
+        printed = capfd.readouterr()
+        assert CANNOT[(mode, cell, scan)] in printed.out + printed.err
         return
     table, ok = run()
     assert ok, table
@@ -72,5 +76,9 @@ def test_a_mode_trains_as_its_default_and_the_reference(mode, task, cell, settin
     if compiled:  # torch.compile: options as given, at least a graph, nothing run eagerly in between
         assert compiled["torch_compile"]["backend"] == "inductor"
         assert compiled["allow_rnn"] is True
-        assert compiled["graph_breaks"] == 0, compiled["graph_break_reasons"]
         assert compiled["graphs_compiled"] >= 1
+        if (mode, cell, scan) in BREAKS:  # a partial fallback, said in the record
+            assert compiled["graph_breaks"] > 0
+            assert any(BREAKS[(mode, cell, scan)] in r for r in compiled["graph_break_reasons"])
+        else:
+            assert compiled["graph_breaks"] == 0, compiled["graph_break_reasons"]
