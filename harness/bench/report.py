@@ -117,10 +117,14 @@ def shown_in_readme(found: list[Group]) -> list[Group]:
 
 def groups(recs: list[dict[str, Any]]) -> list[Group]:
     found: dict[tuple, Group] = {}
+    # a row that failed before it could describe its machine (a mode that cannot compile) belongs with
+    # the rest of its bench
+    of_bench = {r["bench_id"]: measured_alike(r) for r in recs if (r.get("environment") or {}).get("machine")}
     for r in recs:
         if r.get("status") == "partial" and not r.get("repeats"):
             continue
-        key = measured_alike(r)
+        key = measured_alike(r) if (r.get("environment") or {}).get("machine") else \
+            of_bench.get(r["bench_id"], measured_alike(r))
         found.setdefault(key, Group(*key)).records.append(r)
     return list(found.values())
 
@@ -570,7 +574,8 @@ class Speed:
         if headline_only:
             shown = shown_in_readme(self.groups)
             if len(rows) > len(shown):
-                parts.append("Per device kind, the fp32 bench of the newest machine; "
+                parts.append("Per device kind, the fp32 benches of the machine that compares backends on the "
+                             "most task shapes (the newest among equals); "
                              f"{len(rows) - len(shown)} other machine(s) and precision(s) in the full "
                              "report.")
             rows = [row for row in rows if any(row[0] is g for g in shown)]
