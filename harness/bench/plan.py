@@ -101,11 +101,10 @@ def plan(task_names: list[str], scale: str | None, axes: list[tuple[str, list[An
         for combo in itertools.product(*(values for _, values in axes)):
             swept = {k: v for (k, _), v in zip(axes, combo, strict=True)}
             given = {**{k: v for k, v in fixed.items() if k not in swept}, **swept}
-            if "model.scan" in fixed and "model.scan" not in swept and not _reads_scan(task, scale_name,
-                                                                                        given):
+            if "model.scan" in fixed and "model.scan" not in swept and \
+                    (cell := _cell_of(task, scale_name, given)) not in SCAN_CELLS:
                 # a --set for a sweep's scan cells: the LSTM beside them reads none, and its point id and
                 # record do not claim one
-                cell = given.get("model.cell") or task.scale(scale_name).model.cell
                 unread = (cell, given.pop("model.scan"))
             point = Point(name, scale_name, given)
             resolve(point)
@@ -115,13 +114,12 @@ def plan(task_names: list[str], scale: str | None, axes: list[tuple[str, list[An
     return points
 
 
-def _reads_scan(task: Any, scale_name: str, given: dict[str, Any]) -> bool:
-    """Whether the point's cell is a scan cell, the only kind that reads ``model.scan``."""
+def _cell_of(task: Any, scale_name: str, given: dict[str, Any]) -> str:
+    """The point's cell: only a scan cell (``SCAN_CELLS``) reads ``model.scan``."""
     try:
-        cell = given.get("model.cell") or task.scale(scale_name).model.cell
+        return given.get("model.cell") or task.scale(scale_name).model.cell
     except KeyError as exc:
         raise UserError(exc.args[0]) from None
-    return cell in SCAN_CELLS
 
 
 def resolve(point: Point) -> Shape:

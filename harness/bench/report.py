@@ -71,9 +71,14 @@ class Group:
         return sorted({r["bench_id"] for r in self.records})
 
 
+def _started(group: Group) -> str:
+    """When the group's most recent bench started."""
+    return max(r.get("started") or "" for r in group.records)
+
+
 def newest(found: list[Group]) -> Group:
     """The group of the most recently started bench."""
-    return max(found, key=lambda g: max(r.get("started") or "" for r in g.records))
+    return max(found, key=_started)
 
 
 def compared_shapes(group: Group) -> int:
@@ -88,17 +93,14 @@ def headline_group(found: list[Group]) -> Group:
     """The group whose benches compare backends on the most task shapes, the newest among equals: a few
     points benched on another machine (a mode check, a length bench) do not replace the machine with the
     whole comparison; a full headline bench there does."""
-    return max(found, key=lambda g: (compared_shapes(g), max(r.get("started") or "" for r in g.records)))
+    return max(found, key=lambda g: (compared_shapes(g), _started(g)))
 
 
 def compares(group: Group) -> bool:
     """Whether one bench of ``group`` measured two backends or more of one configuration (adapters and
     references, A/B rows left out): a bench of one backend (a thread-count check, an A/B of versions)
     compares no frameworks and must not take the place of the group that does."""
-    seen: dict[tuple[str, str], set[str]] = {}
-    for r in plain(group.records):
-        seen.setdefault((r["bench_id"], r["point"]["id"]), set()).add(bench_reference.base(r["backend"]))
-    return any(len(names) >= 2 for names in seen.values())
+    return compared_shapes(group) > 0
 
 
 def shown_in_readme(found: list[Group]) -> list[Group]:
